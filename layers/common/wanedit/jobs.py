@@ -1,0 +1,96 @@
+"""The job: one edit of one (video version, sidecar version), and the states it moves through.
+
+WAITING_PAIR lives on a separate "half" record (a clip or sidecar still missing its partner);
+a job exists from QUEUED on. Every transition is a conditional write in the JobStore.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobState(StrEnum):
+    QUEUED = "QUEUED"  # valid, waiting for a free slot (or backing off after Throttling)
+    SUBMITTING = "SUBMITTING"  # a worker holds a slot and is calling create
+    RECONCILING = "RECONCILING"  # create's outcome unknown: find the task before any resubmission
+    SUBMITTED = "SUBMITTED"  # the API has the task (task_status PENDING or RUNNING)
+    SUCCEEDED = "SUCCEEDED"  # the API finished; handed to the completion queue
+    PERSISTING = "PERSISTING"  # a completion worker is streaming the result into the bucket
+    PERSISTED = "PERSISTED"  # edited MP4 + manifest are in the bucket: done
+    REJECTED = "REJECTED"  # bad input, never sent to the API
+    FAILED = "FAILED"  # the API (or persisting the result) failed for good
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"  # the task id or result outlived its 24 h
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+    @property
+    def holds_slot(self) -> bool:
+        """States in which the job may occupy one of the account's concurrent task slots."""
+        return self in (JobState.SUBMITTING, JobState.RECONCILING, JobState.SUBMITTED)
+
+
+TERMINAL_STATES = frozenset(
+    {JobState.PERSISTED, JobState.REJECTED, JobState.FAILED, JobState.CANCELED, JobState.EXPIRED}
+)
+
+
+def job_id_for(bucket: str, video_key: str, video_version: str, sidecar_key: str, sidecar_version: str) -> str:
+    """Content identity: the same pair of object versions always maps to the same job id."""
+    material = "\x1f".join((bucket, video_key, video_version, sidecar_key, sidecar_version))
+    return "j-" + hashlib.sha256(material.encode("utf-8")).hexdigest()[:24]
+
+
+class SourceObject(BaseModel):
+    """One input object pinned to the version that was validated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    version_id: str | None = None
+    etag: str = ""
+    size: int = 0
+
+    @property
+    def identity(self) -> str:
+        return self.version_id or self.etag
+
+
+class Job(BaseModel):
+    """What the JobStore keeps for a job; timestamps are epoch seconds."""
+
+    job_id: str
+    state: JobState
+    bucket: str
+    stem: str  # path under incoming/ without extension: "team/clip"
+    video: SourceObject
+    sidecar: SourceObject
+    prompt: str
+    request: dict[str, Any] = Field(default_factory=dict)  # sidecar fields as validated (no URLs)
+    created_at: float
+    updated_at: float
+    next_poll_at: float | None = None
+    task_id: str | None = None
+    task_status: str | None = None
+    request_ids: list[str] = Field(default_factory=list)
+    submit_attempts: int = 0
+    throttled: int = 0
+    submitting_since: float | None = None
+    submitted_at: float | None = None
+    finished_at: float | None = None
+    persist_attempts: int = 0
+    orig_prompt: str | None = None
+    video_url: str | None = None
+    usage: dict[str, Any] | None = None
+    task_times: dict[str, str] = Field(default_factory=dict)  # submit/scheduled/end as the API gave them
+    error_code: str | None = None
+    error_message: str | None = None
+    output_key: str | None = None
+    manifest_key: str | None = None
+    report_key: str | None = None

@@ -1,0 +1,130 @@
+"""What users read: failure reports in failed/, manifests in edited/, and the events announcing both.
+
+Nothing here may carry a secret: no API key, no presigned or result URL (bearer credentials).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from wanedit.jobs import Job, JobState
+
+DETAIL_SUCCEEDED = "Video Edit Succeeded"
+DETAIL_FAILED = "Video Edit Failed"
+DETAIL_REJECTED = "Video Edit Rejected"
+
+# What a user can do about each API error code (the reference's codes; prefix match).
+_API_ERROR_FIXES: tuple[tuple[str, str], ...] = (
+    ("InvalidParameter", "The service refused the input: check the message, fix the clip or sidecar, upload again."),
+    ("DataInspectionFailed", "The content was flagged by the service's inspection: change the prompt or media."),
+    ("InvalidApiKey", "The API key in Secrets Manager is wrong or for another region: put the right key."),
+    ("AccessDenied", "The key's account may not use this model or region: check Model Studio permissions."),
+    ("Arrearage", "The Model Studio account is in arrears: top it up, then upload the sidecar again."),
+    ("ModelNotFound", "The model is not available in this region: check DASHSCOPE_REGION."),
+)
+
+
+def iso(epoch: float | None) -> str | None:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds") if epoch is not None else None
+
+
+def fix_for_api_error(code: str | None) -> str:
+    for prefix, fix in _API_ERROR_FIXES:
+        if code and code.startswith(prefix):
+            return fix
+    return "Upload the sidecar again to retry; if it keeps failing, see the message and the request ids."
+
+
+def _sources(job: Job) -> dict[str, Any]:
+    return {
+        "bucket": job.bucket,
+        "video": job.video.model_dump(exclude_none=True),
+        "sidecar": job.sidecar.model_dump(exclude_none=True),
+    }
+
+
+def rejection_report(job: Job, problems: Sequence[Any], now: float) -> dict[str, Any]:
+    """failed/<stem>.json for input that never reached the API: every problem, each with its fix."""
+    listed = [p.model_dump(mode="json") if hasattr(p, "model_dump") else dict(p) for p in problems]
+    count = len(listed)
+    return {
+        "status": JobState.REJECTED.value,
+        "job_id": job.job_id,
+        "summary": f"{count} problem{'s' if count != 1 else ''} with this input; nothing was sent to the API.",
+        "problems": listed,
+        "how_to_retry": "Fix the files and upload them again; a re-upload starts a new job.",
+        "source": _sources(job),
+        "reported_at": iso(now),
+    }
+
+
+def failure_report(job: Job, now: float) -> dict[str, Any]:
+    """failed/<stem>.json for a job the API (or persisting) failed, canceled or let expire."""
+    return {
+        "status": job.state.value,
+        "job_id": job.job_id,
+        "task_id": job.task_id,
+        "request_ids": job.request_ids,
+        "error": {"code": job.error_code, "message": job.error_message},
+        "fix": fix_for_api_error(job.error_code)
+        if job.state is JobState.FAILED
+        else _STATE_FIXES.get(job.state, ""),
+        "prompt": job.prompt,
+        "parameters": job.request.get("parameters", {}),
+        "source": _sources(job),
+        "timings": timings(job),
+        "reported_at": iso(now),
+    }
+
+
+_STATE_FIXES = {
+    JobState.CANCELED: "The task was canceled. Upload the sidecar again to start a new job.",
+    JobState.EXPIRED: "The task or its result outlived the API's 24 h. Upload the sidecar again to start over.",
+}
+
+
+def timings(job: Job) -> dict[str, Any]:
+    return {
+        "created_at": iso(job.created_at),
+        "submitted_at": iso(job.submitted_at),
+        "finished_at": iso(job.finished_at),
+        "api": job.task_times,
+        "submit_attempts": job.submit_attempts,
+        "throttled": job.throttled,
+    }
+
+
+def manifest(job: Job, *, output_key: str, output_size: int, now: float) -> dict[str, Any]:
+    """edited/<stem>.json: everything needed to trace, bill and reproduce the edit."""
+    return {
+        "status": JobState.PERSISTED.value,
+        "job_id": job.job_id,
+        "task_id": job.task_id,
+        "request_ids": job.request_ids,
+        "model": "wan2.7-videoedit",
+        "prompt": job.prompt,
+        "orig_prompt": job.orig_prompt,
+        "negative_prompt": job.request.get("negative_prompt"),
+        "reference_images": job.request.get("reference_images_public", []),
+        "parameters": job.request.get("parameters", {}),
+        "usage": job.usage,
+        "output": {"bucket": job.bucket, "key": output_key, "size": output_size},
+        "source": _sources(job),
+        "timings": {**timings(job), "persisted_at": iso(now)},
+    }
+
+
+def event_detail(job: Job, **extra: Any) -> dict[str, Any]:
+    """The EventBridge/SNS detail of an outcome (documented in README)."""
+    detail: dict[str, Any] = {
+        "job_id": job.job_id,
+        "state": job.state.value,
+        "bucket": job.bucket,
+        "video_key": job.video.key,
+        "sidecar_key": job.sidecar.key,
+        "task_id": job.task_id,
+    }
+    detail.update({k: v for k, v in extra.items() if v is not None})
+    return detail

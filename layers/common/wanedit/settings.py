@@ -1,0 +1,48 @@
+"""Settings: the only module that reads the environment.
+
+Every name here is declared in template.yaml's Globals (the infra test checks it), so a
+function can never depend on a variable that the stack does not set.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """What a function needs to know about its stack; read once per execution environment."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+
+    bucket_name: str = Field(validation_alias="BUCKET_NAME")
+    job_table_name: str = Field(validation_alias="JOB_TABLE_NAME")
+    complete_queue_url: str = Field(validation_alias="COMPLETE_QUEUE_URL")
+    api_key_secret_id: str = Field(validation_alias="API_KEY_SECRET_ID")
+    topic_arn: str = Field(default="", validation_alias="TOPIC_ARN")
+    event_bus_name: str = Field(default="default", validation_alias="EVENT_BUS_NAME")
+
+    incoming_prefix: str = Field(default="incoming/", validation_alias="INCOMING_PREFIX")
+    edited_prefix: str = Field(default="edited/", validation_alias="EDITED_PREFIX")
+    failed_prefix: str = Field(default="failed/", validation_alias="FAILED_PREFIX")
+
+    dashscope_region: Literal["singapore", "intl", "beijing"] = Field(
+        default="singapore", validation_alias="DASHSCOPE_REGION"
+    )
+    dashscope_workspace_id: str = Field(default="", validation_alias="DASHSCOPE_WORKSPACE_ID")
+    dashscope_base_url: str = Field(default="", validation_alias="DASHSCOPE_BASE_URL")
+
+    max_concurrent_tasks: int = Field(default=5, ge=1, le=50, validation_alias="MAX_CONCURRENT_TASKS")
+    job_retention_days: int = Field(default=30, ge=1, validation_alias="JOB_RETENTION_DAYS")
+    # Long enough for the service to fetch a queued input (it may sit PENDING behind other tasks),
+    # short enough that a leaked URL is soon worthless.
+    presign_ttl_seconds: int = Field(default=3600, ge=60, le=43200, validation_alias="PRESIGN_TTL_SECONDS")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this execution environment (cached: env does not change while warm)."""
+    return Settings()  # type: ignore[call-arg]  # values come from the environment
