@@ -1,0 +1,547 @@
+"""The sidecar: the JSON file beside a video that says how to edit it.
+
+``incoming/<path>/<stem>.json`` holds the prompt and the API's ``parameters``, named exactly as in the
+API reference, so a user can copy them from its examples. Every limit of the reference is enforced here
+or in `wanedit.validation`, before any call, so a bad request costs the user a report, not a task.
+
+Decisions:
+- Lengths are Python ``len`` (Unicode code points): the API counts "each Chinese character or English
+  letter as one character", and a code point is the closest match (one emoji = 1, though a flag or a
+  skin-tone sequence is 2 or more). Over-long prompts are refused rather than left to the API, which would
+  cut them silently.
+- Types are strict, as JSON writes them: ``"5"``, ``5.0`` and ``true`` are not the integer ``5``; ``"true"``
+  is not ``true``. A sidecar is written once and read by a machine; guessing hides mistakes.
+- ``prompt`` is required here (the API lets it be omitted) and may not be blank: an edit needs an instruction.
+- ``null`` means "not set": the field is left out of the call and the API applies its default.
+- Reference images: see `classify_reference`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from wanedit.problems import Problem
+
+MAX_SIDECAR_BYTES = 1_048_576
+MAX_NESTING = 8
+MAX_PROMPT_CHARS = 5000
+MAX_NEGATIVE_PROMPT_CHARS = 500
+MAX_REFERENCE_IMAGES = 4
+MAX_SEED = 2_147_483_647
+IMAGE_MIME_TYPES = ("image/jpeg", "image/png", "image/bmp", "image/webp")
+
+API_PARAMETERS = ("resolution", "ratio", "duration", "audio_setting", "prompt_extend", "watermark", "seed")
+"""Sidecar fields that go into the API's ``parameters`` object, under the same names."""
+
+LIMITS: dict[str, str] = {
+    "prompt": "required, 1-5000 characters",
+    "negative_prompt": "at most 500 characters",
+    "reference_images": "at most 4; each a key in this bucket, an https:// URL or a data:image/... URI",
+    "resolution": '"720P" or "1080P"',
+    "ratio": '"16:9", "9:16", "1:1", "4:3" or "3:4"',
+    "duration": "an integer: 0 (keep the input's length) or 2-10 seconds",
+    "audio_setting": '"auto" or "origin"',
+    "prompt_extend": "true or false",
+    "watermark": "true or false",
+    "seed": "an integer 0-2147483647",
+}
+
+
+# --------------------------------------------------------------------------- reference images
+
+
+@dataclass(frozen=True)
+class BucketKeyRef:
+    """A key in the sidecar's bucket, as written (resolve it with `wanedit.validation.resolve_key`)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class HttpsUrlRef:
+    """A public https URL: handed to the API as is, never fetched by us (no SSRF from our functions)."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class DataUriRef:
+    """An inline ``data:<mime>;base64,<payload>`` image; the payload is checked in `wanedit.validation`."""
+
+    mime: str
+    payload: str
+
+
+Reference = BucketKeyRef | HttpsUrlRef | DataUriRef
+
+_DATA_URI = re.compile(r"^data:([^;,]*)((?:;[^;,]*)*),", re.IGNORECASE)
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+))*\.?$", re.IGNORECASE)
+
+
+def _reference_error(fix: str) -> PydanticCustomError:
+    return PydanticCustomError("reference", "{fix}", {"fix": fix, "limit": LIMITS["reference_images"]})
+
+
+def classify_reference(ref: str) -> Reference:
+    """What a ``reference_images`` entry is; raises `PydanticCustomError` (with a fix) if unusable.
+
+    - ``data:image/...;base64,...`` → `DataUriRef` (MIME one of the API's four, written in lower case).
+    - ``https://host/...`` → `HttpsUrlRef`: a host, no user:password, not localhost or a private,
+      loopback, link-local or otherwise non-public IP literal (the API cannot reach those anyway).
+    - no scheme → `BucketKeyRef`: a key in the same bucket. A key starting with the incoming prefix
+      (``incoming/refs/jacket.png``) is used as is; any other (``jacket.png``, ``refs/jacket.png``,
+      ``./jacket.png``) is relative to the sidecar's folder. Either way it stays under ``incoming/``.
+    - ``http://`` and every other scheme (``s3://``, ``file:``, ``ftp:``) are refused.
+    """
+    if ref != ref.strip() or not ref:
+        raise _reference_error("remove the spaces around the reference" if ref else "remove the empty entry")
+    if ref[:5].lower() == "data:":
+        return _classify_data_uri(ref)
+    scheme, sep, _ = ref.partition("://")
+    if not sep:
+        return BucketKeyRef(ref)
+    name = scheme.lower()
+    if name == "https":
+        return _classify_https(ref)
+    if name == "http":
+        raise _reference_error("use an https:// URL: plain http:// can be read and altered in transit")
+    if name == "s3":
+        raise _reference_error("write the key without s3://bucket/ (images must be in this bucket)")
+    raise _reference_error(
+        f"{scheme}:// references are not supported; use a key in this bucket, an https:// URL or a data: URI"
+    )
+
+
+def _classify_data_uri(ref: str) -> DataUriRef:
+    match = _DATA_URI.match(ref)
+    if match is None:
+        raise _reference_error("write inline images as data:image/png;base64,<base64 of the file>")
+    mime, params = match.group(1), match.group(2)
+    if not ref.startswith("data:") or params != ";base64":
+        raise _reference_error("write it exactly as data:image/png;base64,<base64 of the file>")
+    if mime not in IMAGE_MIME_TYPES:
+        lowered = mime.strip().lower()
+        hint = "image/jpeg" if lowered in ("image/jpg", "image/pjpeg") else None
+        hint = hint or (lowered if lowered in IMAGE_MIME_TYPES else None)
+        fix = f'write the MIME type as "{hint}"' if hint else f"use one of {', '.join(IMAGE_MIME_TYPES)}"
+        raise _reference_error(f'data: URI MIME type "{mime}" is not accepted by the API; {fix}')
+    payload = ref[match.end() :]
+    if not payload:
+        raise _reference_error("the data: URI has no data after the comma")
+    return DataUriRef(mime=mime, payload=payload)
+
+
+def _classify_https(ref: str) -> HttpsUrlRef:
+    try:
+        parts = urlsplit(ref)
+        host = parts.hostname
+        _ = parts.port
+    except ValueError as exc:
+        raise _reference_error(f"the URL is malformed ({exc}); check the host and port") from None
+    if not host:
+        raise _reference_error("the URL has no host; write https://host/path/image.png")
+    if parts.username is not None or parts.password is not None:
+        raise _reference_error("remove the user:password@ part; use a presigned or public URL instead")
+    if host == "localhost" or host.endswith(".localhost"):
+        raise _reference_error("localhost is not reachable by the API; use a public https:// URL")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if _NUMERIC_HOST.match(host):
+            raise _reference_error("write the host as a name or a dotted IPv4 address") from None
+        return HttpsUrlRef(ref)
+    if not address.is_global or address.is_multicast:
+        raise _reference_error(
+            f"{host} is a private, loopback or reserved address; use a public https:// URL"
+        )
+    return HttpsUrlRef(ref)
+
+
+def _check_reference(ref: str) -> str:
+    classify_reference(ref)
+    return ref
+
+
+def _check_duration(value: int) -> int:
+    if value == 0 or 2 <= value <= 10:
+        return value
+    raise PydanticCustomError(
+        "duration_range",
+        "{fix}",
+        {
+            "limit": LIMITS["duration"],
+            "fix": f"duration is {value}; use 2-10 to cut the output to that many seconds, "
+            "or 0 (or leave it out) to keep the input's length",
+        },
+    )
+
+
+def _check_not_blank(value: str) -> str:
+    if value and not value.strip():
+        raise PydanticCustomError(
+            "blank",
+            "{fix}",
+            {"limit": LIMITS["prompt"], "fix": "prompt is only whitespace; describe the edit"},
+        )
+    return value
+
+
+# --------------------------------------------------------------------------- the model
+
+
+class Sidecar(BaseModel):
+    """A validated sidecar. Field names are the API's own (``input`` text and ``parameters``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        title="wanedit sidecar",
+        json_schema_extra={
+            "description": "What to do with the video beside this file: the prompt and the parameters of "
+            "Alibaba Model Studio's wan2.7-videoedit, named as in its API reference."
+        },
+    )
+
+    prompt: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_PROMPT_CHARS,
+            description="The edit to make, in Chinese or English; 1-5000 characters (each Chinese character, "
+            "letter or emoji counts as one).",
+        ),
+        AfterValidator(_check_not_blank),
+    ]
+    negative_prompt: str | None = Field(
+        default=None,
+        max_length=MAX_NEGATIVE_PROMPT_CHARS,
+        description="What to keep out of the video; at most 500 characters.",
+    )
+    reference_images: list[Annotated[str, AfterValidator(_check_reference)]] = Field(
+        default_factory=list,
+        max_length=MAX_REFERENCE_IMAGES,
+        description="Up to 4 reference images (JPEG, PNG without transparency, BMP or WEBP; "
+        "240-8000 px a side; aspect 1:8 to 8:1; at most 20 MB). Each is a key in this bucket "
+        "('incoming/refs/jacket.png', or "
+        "'jacket.png' relative to this file's folder), an https:// URL, or 'data:image/png;base64,...'.",
+    )
+    resolution: Literal["720P", "1080P"] | None = Field(
+        default=None, description="Output resolution tier; the API's default is 1080P."
+    )
+    ratio: Literal["16:9", "9:16", "1:1", "4:3", "3:4"] | None = Field(
+        default=None, description="Output aspect ratio; when left out, close to the input video's."
+    )
+    duration: (
+        Annotated[
+            StrictInt,
+            AfterValidator(_check_duration),
+            WithJsonSchema({"type": "integer", "anyOf": [{"const": 0}, {"minimum": 2, "maximum": 10}]}),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Cut the output to its first N seconds (2-10); 0 or left out keeps the input's length. "
+        "It cannot lengthen a video, and the input itself must still be 2-10 s.",
+    )
+    audio_setting: Literal["auto", "origin"] | None = Field(
+        default=None,
+        description="'auto' (the API's default) lets the model decide the sound; "
+        "'origin' keeps the input's audio.",
+    )
+    prompt_extend: StrictBool | None = Field(
+        default=None, description="Let a model rewrite the prompt (API default true; slower, often better)."
+    )
+    watermark: StrictBool | None = Field(
+        default=None, description="Add the 'AI Generated' watermark, lower right (API default false)."
+    )
+    seed: StrictInt | None = Field(
+        default=None, ge=0, le=MAX_SEED, description="Random seed, 0-2147483647, for more repeatable results."
+    )
+
+    def api_parameters(self) -> dict[str, Any]:
+        """The API's ``parameters`` object: only what the sidecar set, so the API applies its defaults."""
+        return {name: getattr(self, name) for name in API_PARAMETERS if getattr(self, name) is not None}
+
+    def references(self) -> list[Reference]:
+        """The reference images, classified (they were validated when the model was built)."""
+        return [classify_reference(ref) for ref in self.reference_images]
+
+
+# --------------------------------------------------------------------------- parsing bytes
+
+
+class SidecarError(ValueError):
+    """The sidecar cannot be used; ``problems`` says every reason found, each with a fix."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def parse_sidecar(raw: bytes) -> Sidecar:
+    """Bytes of a sidecar → `Sidecar`, or `SidecarError` listing all problems found.
+
+    Safe on hostile input: the size is capped before decoding, and nesting depth is measured before
+    ``json.loads`` (which would recurse until RecursionError on ``[[[[...``).
+    """
+    if len(raw) > MAX_SIDECAR_BYTES:
+        raise SidecarError(
+            [
+                _whole(
+                    f"{len(raw)} bytes",
+                    "at most 1 MB (1,048,576 bytes)",
+                    f"the sidecar is {len(raw):,} bytes; keep it under 1 MB — put large "
+                    "reference images in the bucket and name their keys instead of data: URIs",
+                )
+            ]
+        )
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    try:
+        text = raw[3 if bom else 0 :].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = exc.start + (3 if bom else 0)
+        raise SidecarError(
+            [
+                _whole(
+                    f"byte 0x{raw[offset]:02x} at offset {offset}",
+                    "UTF-8 JSON",
+                    f"the file is not UTF-8 (bad byte at offset {offset}); save it as UTF-8",
+                )
+            ]
+        ) from None
+    depth = _nesting_depth(text)
+    if depth > MAX_NESTING:
+        raise SidecarError(
+            [
+                _whole(
+                    f"nested {depth} levels deep",
+                    f"at most {MAX_NESTING} levels of nesting",
+                    "a sidecar is one flat object (with one list of images); remove the nesting",
+                )
+            ]
+        )
+    duplicates: list[str] = []
+    try:
+        data = json.loads(
+            text,
+            object_pairs_hook=lambda pairs: _no_duplicates(pairs, duplicates),
+            parse_constant=_refuse_constant,
+        )
+    except json.JSONDecodeError as exc:
+        raise SidecarError(
+            [
+                _whole(
+                    exc.msg,
+                    "a JSON object",
+                    f"the file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+                )
+            ]
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise SidecarError(
+            [_whole(str(exc)[:100], "a JSON object", f"the file is not usable JSON: {exc}")]
+        ) from None
+    if not isinstance(data, dict):
+        raise SidecarError(
+            [
+                _whole(
+                    _json_type(data),
+                    "a JSON object",
+                    'write one object: {"prompt": "describe the edit", ...}',
+                )
+            ]
+        )
+    problems = [
+        Problem(
+            field=f"sidecar.{key}",
+            value=key,
+            limit="each field once",
+            fix=f'"{key}" appears more than once, so which value counts is ambiguous; keep one',
+        )
+        for key in dict.fromkeys(duplicates)
+    ]
+    try:
+        sidecar = Sidecar.model_validate(data)
+    except ValidationError as exc:
+        problems += [_problem_from_error(err) for err in exc.errors()]
+        if any(err["type"] == "too_long" and err["loc"] == ("reference_images",) for err in exc.errors()):
+            problems += _reference_problems(data["reference_images"])
+        raise SidecarError(problems) from None
+    if problems:
+        raise SidecarError(problems)
+    return sidecar
+
+
+def _reference_problems(refs: list[Any]) -> list[Problem]:
+    """Problems of each entry, which pydantic skips once the list is too long (we report all at once)."""
+    problems = []
+    for index, ref in enumerate(refs):
+        if not isinstance(ref, str):
+            continue
+        try:
+            classify_reference(ref)
+        except PydanticCustomError as exc:
+            problems.append(
+                Problem(
+                    field=f"sidecar.reference_images[{index}]",
+                    value=ref,
+                    limit=LIMITS["reference_images"],
+                    fix=exc.message(),
+                )
+            )
+    return problems
+
+
+def _whole(value: str, limit: str, fix: str) -> Problem:
+    return Problem(field="sidecar", value=value, limit=limit, fix=fix)
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _nesting_depth(text: str) -> int:
+    """Deepest nesting of ``[``/``{`` outside strings, in linear time and without recursion."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(_STRINGS.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]], duplicates: list[str]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            duplicates.append(key)
+        seen[key] = value
+    return seen
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; write a number")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number with a fraction"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = "sidecar"
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _problem_from_error(err: Any) -> Problem:
+    """One pydantic error → a `Problem` whose fix names the field, what was seen and what to write."""
+    loc: tuple[int | str, ...] = tuple(err["loc"])
+    name = str(loc[0]) if loc else "sidecar"
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    limit = ctx.get("limit") or LIMITS.get(name, "see the sidecar JSON Schema")
+    kind = err["type"]
+    if "fix" in ctx:
+        fix = ctx["fix"]
+    elif kind == "missing":
+        value, fix = None, f'add "{name}" ({LIMITS.get(name, "")})'
+    elif kind == "extra_forbidden":
+        close = difflib.get_close_matches(name, list(LIMITS), n=1)
+        hint = f' — did you mean "{close[0]}"?' if close else f"; known fields: {', '.join(LIMITS)}"
+        fix, limit = f'"{name}" is not a sidecar field; remove it{hint}', "only the documented fields"
+    elif kind in ("string_too_long", "too_long"):
+        count, most = len(value), int(ctx.get("max_length", 0))
+        unit = "characters" if kind == "string_too_long" else "entries"
+        fix = f"{name} has {count} {unit}; the API accepts at most {most} — remove {count - most}"
+    elif kind == "string_too_short":
+        fix = f"{name} is empty; describe the edit ({LIMITS.get(name, '')})"
+    elif kind == "literal_error":
+        fix = _literal_fix(name, value, limit)
+    elif kind in ("greater_than_equal", "less_than_equal"):
+        fix = f"{name} is {value}; use {limit}"
+    elif kind == "int_type":
+        fix = _int_fix(name, value)
+    elif kind == "bool_type":
+        bare = (
+            f"; write {value.lower()} without quotes"
+            if isinstance(value, str) and value.lower() in ("true", "false")
+            else "; write true or false"
+        )
+        fix = f"{name} is {_json_type(value)}{bare}"
+    elif kind in ("string_type", "list_type"):
+        wanted = "a string" if kind == "string_type" else 'a list, e.g. ["jacket.png"]'
+        fix = f"{name} is {_json_type(value)}; write {wanted}"
+    elif kind == "model_type":
+        fix, name = 'write one object: {"prompt": "describe the edit", ...}', "sidecar"
+    else:
+        fix = f"{name}: {err['msg']}"
+    return Problem(field=_field_path(loc), value=value, limit=limit, fix=fix)
+
+
+def _literal_fix(name: str, value: Any, limit: str) -> str:
+    if isinstance(value, str):
+        for option in re.findall(r'"([^"]+)"', limit):
+            if option.lower() == value.strip().lower():
+                return f'{name} is "{value}"; write it exactly as "{option}"'
+        return f'{name} is "{value}"; use {limit}'
+    return f"{name} is {_json_type(value)}; use {limit}"
+
+
+def _int_fix(name: str, value: Any) -> str:
+    if isinstance(value, str):
+        return f'{name} is "{value}" (a string); write a number without quotes'
+    if isinstance(value, float) and value.is_integer():
+        return f"{name} is {value}; write {int(value)} (a whole number, no decimal point)"
+    if isinstance(value, float):
+        return f"{name} is {value}; write a whole number ({LIMITS.get(name, 'an integer')})"
+    return f"{name} is {_json_type(value)}; use {LIMITS.get(name, 'an integer')}"
+
+
+def json_schema() -> dict[str, Any]:
+    """The sidecar's JSON Schema, as published in ``schemas/sidecar.schema.json``."""
+    schema = Sidecar.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+SCHEMA_ID = "urn:wanedit:schemas:sidecar:v1"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--schema"]:
+        sys.exit("usage: python -m wanedit.sidecar --schema > schemas/sidecar.schema.json")
+    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))

@@ -1,0 +1,336 @@
+"""Is this request one the API will accept? Every limit of the reference, checked before any call.
+
+The submit use case probes the video (`wanedit.media.probe_video`) and each bucket-key reference image
+(`wanedit.media.probe_image_reader`), then calls `validate_request`; a non-empty result becomes a
+`rejection_report` in ``failed/``. All problems are returned at once, so one re-upload can fix them all.
+
+Decisions (each one a reading of the API reference, made on the safe side):
+- Input duration must be 2-10 s even when ``duration`` is set: the reference limits the *input* video,
+  and ``duration`` only cuts the *output* "from 0 seconds"; a 12.4 s clip is refused, with the fix
+  "trim the clip to 10 s or less (setting `duration` only shortens the output)". A ``duration`` longer
+  than the input is refused too: it cannot lengthen a video. Bounds are inclusive (2.0 and 10.0 pass).
+- "100 MB" and "20 MB" are decimal megabytes (100,000,000 and 20,000,000 bytes): with the unit
+  unstated, the smaller reading never lets through a file the API might refuse; messages give bytes.
+- Aspect ratios 1:8 and 8:1 are inside the limit; 8.01:1 is not.
+- Only PNG's alpha channel is refused (the reference's words); BMP/WEBP alpha is reported, not refused.
+- https reference URLs are never fetched by our functions (no SSRF); `wanedit.sidecar` checks their
+  syntax. ``data:`` URIs are decoded and probed here: valid base64, at most 20 MB decoded, and a MIME
+  type that matches the bytes.
+- Bucket-key references resolve under the incoming prefix (see `resolve_key`) and obey the key rules
+  of `check_keys`, so no key can reach ``edited/``, ``failed/`` or another prefix.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import unicodedata
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from wanedit.media.imageprobe import ImageInfo, probe_image
+from wanedit.media.mp4probe import VideoInfo
+from wanedit.media.reader import ProbeError
+from wanedit.problems import Problem
+from wanedit.sidecar import BucketKeyRef, DataUriRef, Sidecar
+
+MB = 1_000_000
+MAX_VIDEO_BYTES = 100 * MB
+MAX_IMAGE_BYTES = 20 * MB
+MIN_VIDEO_SECONDS, MAX_VIDEO_SECONDS = 2.0, 10.0
+MIN_VIDEO_SIDE, MAX_VIDEO_SIDE = 240, 4096
+MIN_IMAGE_SIDE, MAX_IMAGE_SIDE = 240, 8000
+MAX_ASPECT = 8
+MAX_KEY_BYTES = 1024
+
+ImageFinding = ImageInfo | ProbeError | Literal["missing"]
+"""What the caller found at a bucket key: the probe's result, its error, or no object at all."""
+
+RETRY_ADVICE = "Fix the files and upload them again; a re-upload starts a new job."
+
+
+def validate_request(
+    sidecar: Sidecar,
+    video: VideoInfo | ProbeError,
+    images: Mapping[str, ImageFinding] | None = None,
+    *,
+    sidecar_key: str,
+    incoming_prefix: str = "incoming/",
+) -> list[Problem]:
+    """Every problem with this request; empty means the API should accept it.
+
+    ``images`` maps each key from `image_keys` to what was found there (a key left out counts as missing).
+    """
+    problems = check_video(video)
+    if isinstance(video, VideoInfo) and sidecar.duration and sidecar.duration > video.duration_s + 1e-3:
+        problems.append(
+            Problem(
+                field="sidecar.duration",
+                value=sidecar.duration,
+                limit="at most the input video's duration (it only shortens the output)",
+                fix=f"duration is {sidecar.duration} s but the video is {_seconds(video.duration_s)} s; "
+                f"set it to {int(video.duration_s)} or less, or leave it out to keep the whole clip",
+            )
+        )
+    found = images or {}
+    for index, ref in enumerate(sidecar.references()):
+        field = f"reference_images[{index}]"
+        if isinstance(ref, BucketKeyRef):
+            key = resolve_key(ref.key, sidecar_key, incoming_prefix)
+            key_problems = _key_problems(
+                key, field, incoming_prefix, action=f"change the reference {ref.key!r}"
+            )
+            problems += key_problems or _finding_problems(found.get(key, "missing"), field, key)
+        elif isinstance(ref, DataUriRef):
+            problems += _data_uri_problems(ref, field)
+    return problems
+
+
+def resolve_key(ref: str, sidecar_key: str, incoming_prefix: str = "incoming/") -> str:
+    """The key a reference names: as written if under the prefix, else relative to the sidecar's folder."""
+    if ref.startswith(incoming_prefix):
+        return ref
+    while ref.startswith("./"):
+        ref = ref[2:]
+    folder = sidecar_key.rpartition("/")[0]
+    return f"{folder}/{ref}" if folder else ref
+
+
+def image_keys(sidecar: Sidecar, sidecar_key: str, incoming_prefix: str = "incoming/") -> list[str]:
+    """The bucket keys the caller must probe before `validate_request` (in order, without repeats)."""
+    keys = [
+        resolve_key(ref.key, sidecar_key, incoming_prefix)
+        for ref in sidecar.references()
+        if isinstance(ref, BucketKeyRef)
+    ]
+    return [key for key in dict.fromkeys(keys) if not _key_problems(key, "", incoming_prefix)]
+
+
+def check_video(video: VideoInfo | ProbeError) -> list[Problem]:
+    """Problems of the input video against the API's limits (format, track, duration, size, pixels)."""
+    if isinstance(video, ProbeError):
+        return [
+            Problem(
+                field="video.format",
+                value=video.reason,
+                limit="an MP4 or MOV file",
+                fix=f"the video could not be read: {video.reason}",
+            )
+        ]
+    problems = []
+    if video.size_bytes > MAX_VIDEO_BYTES:
+        problems.append(
+            _size_problem("video.size", video.size_bytes, MAX_VIDEO_BYTES, "compress or shorten it")
+        )
+    if not video.has_video:
+        what = "only audio" if video.has_audio else "no video track"
+        problems.append(
+            Problem(
+                field="video.tracks",
+                value=what,
+                limit="a video track",
+                fix=f"the file has {what}; upload a video (MP4 or MOV with a picture track)",
+            )
+        )
+        return problems
+    duration = video.duration_s
+    if duration > MAX_VIDEO_SECONDS:
+        fix = (
+            f"video is {_seconds(duration)} s; the API accepts 2-10 s — trim the clip to 10 s or less "
+            "(setting `duration` only shortens the output)"
+        )
+        problems.append(Problem(field="video.duration", value=duration, limit="2-10 s", fix=fix))
+    elif duration < MIN_VIDEO_SECONDS:
+        fix = f"video is {_seconds(duration)} s; the API accepts 2-10 s — use a clip of at least 2 s"
+        problems.append(Problem(field="video.duration", value=duration, limit="2-10 s", fix=fix))
+    problems += _pixel_problems("video", video.width, video.height, MIN_VIDEO_SIDE, MAX_VIDEO_SIDE)
+    return problems
+
+
+def check_image(info: ImageInfo, field: str) -> list[Problem]:
+    """Problems of one reference image (``field`` is e.g. ``reference_images[2]``)."""
+    problems = []
+    if info.format == "PNG" and info.has_alpha:
+        problems.append(
+            Problem(
+                field=f"{field}.alpha",
+                value="PNG with an alpha channel",
+                limit="PNG without an alpha channel (transparency)",
+                fix="the API does not support a PNG alpha channel; flatten it / export without "
+                "transparency, or save it as JPEG",
+            )
+        )
+    if info.size_bytes > MAX_IMAGE_BYTES:
+        problems.append(
+            _size_problem(f"{field}.size", info.size_bytes, MAX_IMAGE_BYTES, "compress or resize it")
+        )
+    problems += _pixel_problems(field, info.width, info.height, MIN_IMAGE_SIDE, MAX_IMAGE_SIDE)
+    return problems
+
+
+def check_keys(video_key: str, sidecar_key: str, incoming_prefix: str = "incoming/") -> list[Problem]:
+    """Problems with the object keys themselves.
+
+    Odd but legal keys (spaces, unicode, ``+``, ``%``) are fine. Refused: ``.``/``..`` segments, empty
+    segments (``//``), backslashes, control characters, keys outside the prefix, and keys over 1024 bytes
+    of UTF-8: each could escape or collide in the layout when mapped to ``edited/`` and ``failed/``.
+    """
+    return _key_problems(video_key, "video_key", incoming_prefix) + _key_problems(
+        sidecar_key, "sidecar_key", incoming_prefix
+    )
+
+
+def rejection_report(
+    problems: list[Problem], *, video_key: str | None, sidecar_key: str | None, job_id: str | None = None
+) -> dict[str, Any]:
+    """The JSON body of ``failed/<path>/<stem>.json`` for a request refused before any API call."""
+    fields = ", ".join(dict.fromkeys(p.field for p in problems))
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    report: dict[str, Any] = {
+        "status": "REJECTED",
+        "video_key": video_key,
+        "sidecar_key": sidecar_key,
+        "summary": f"Not sent to the API: {count} found ({fields}).",
+        "problems": [p.to_json() for p in problems],
+        "how_to_retry": RETRY_ADVICE,
+    }
+    if job_id is not None:
+        report["job_id"] = job_id
+    return report
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _finding_problems(finding: ImageFinding, field: str, key: str) -> list[Problem]:
+    if isinstance(finding, ImageInfo):
+        return check_image(finding, field)
+    if isinstance(finding, ProbeError):
+        return [
+            Problem(
+                field=f"{field}.format",
+                value=key,
+                limit="JPEG, PNG, BMP or WEBP",
+                fix=f"{key} could not be read as an image: {finding.reason}",
+            )
+        ]
+    return [
+        Problem(
+            field=field,
+            value=key,
+            limit="an object in this bucket",
+            fix=f"there is no object at {key}; upload it or correct the key (keys are case-sensitive)",
+        )
+    ]
+
+
+def _data_uri_problems(ref: DataUriRef, field: str) -> list[Problem]:
+    if len(ref.payload) * 3 // 4 > MAX_IMAGE_BYTES + 2:
+        return [_size_problem(f"{field}.size", len(ref.payload) * 3 // 4, MAX_IMAGE_BYTES, "compress it")]
+    try:
+        data = base64.b64decode(ref.payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        return [
+            Problem(
+                field=f"{field}.data",
+                value=f"data:{ref.mime};base64,{ref.payload}",
+                limit="valid base64 (RFC 4648, with padding, no line breaks)",
+                fix=f"the data: URI's base64 is invalid ({exc}); encode the file again, on one line",
+            )
+        ]
+    try:
+        info = probe_image(data, len(data))
+    except ProbeError as exc:
+        return [
+            Problem(
+                field=f"{field}.format",
+                value=f"data:{ref.mime}",
+                limit="JPEG, PNG, BMP or WEBP",
+                fix=f"the data: URI is not a usable image: {exc.reason}",
+            )
+        ]
+    problems = check_image(info, field)
+    if info.mime != ref.mime:
+        problems.insert(
+            0,
+            Problem(
+                field=f"{field}.mime",
+                value=ref.mime,
+                limit="the MIME type of the encoded file",
+                fix=f"the data: URI says {ref.mime} but holds a {info.format} image; "
+                f"write data:{info.mime};base64,...",
+            ),
+        )
+    return problems
+
+
+def _pixel_problems(field: str, width: int, height: int, least: int, most: int) -> list[Problem]:
+    problems = []
+    limit = f"{least}-{most} px"
+    for side, pixels in (("width", width), ("height", height)):
+        if not least <= pixels <= most:
+            change = "upscale or pad" if pixels < least else "downscale"
+            problems.append(
+                Problem(
+                    field=f"{field}.{side}",
+                    value=pixels,
+                    limit=limit,
+                    fix=f"{side} is {pixels} px ({width}x{height}); the API accepts {limit} — {change} it",
+                )
+            )
+    long_side, short_side = max(width, height), min(width, height)
+    if short_side > 0 and long_side > MAX_ASPECT * short_side:
+        problems.append(
+            Problem(
+                field=f"{field}.aspect_ratio",
+                value=f"{width}x{height}",
+                limit="1:8 to 8:1",
+                fix=f"{width}x{height} is {long_side / short_side:.2f}:1; the API accepts 1:8 to 8:1 "
+                "— crop or pad it",
+            )
+        )
+    return problems
+
+
+def _size_problem(field: str, size: int, most: int, advice: str) -> Problem:
+    return Problem(
+        field=field,
+        value=size,
+        limit=f"at most {most // MB} MB ({most:,} bytes)",
+        fix=f"the file is {size / MB:.1f} MB ({size:,} bytes); the API accepts at most {most // MB} MB "
+        f"— {advice}",
+    )
+
+
+def _key_problems(
+    key: str, field: str, incoming_prefix: str, *, action: str = "rename the object"
+) -> list[Problem]:
+    reasons = []
+    if not key.startswith(incoming_prefix):
+        reasons.append(f"it is not under {incoming_prefix}")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        reasons.append(f"it is longer than {MAX_KEY_BYTES} bytes of UTF-8")
+    if "\\" in key:
+        reasons.append("it contains a backslash")
+    if any(unicodedata.category(c) == "Cc" for c in key):
+        reasons.append("it contains a control character")
+    segments = key.split("/")
+    if "" in segments:
+        reasons.append("it has an empty path segment (//, or a leading or trailing /)")
+    if "." in segments or ".." in segments:
+        reasons.append("it has a . or .. path segment")
+    if not reasons:
+        return []
+    return [
+        Problem(
+            field=field,
+            value=key,
+            limit=f"a key under {incoming_prefix} without ., .., empty segments, backslashes or control "
+            f"characters; at most {MAX_KEY_BYTES} bytes",
+            fix=f"{action}: {'; '.join(reasons)}",
+        )
+    ]
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.6g}"
