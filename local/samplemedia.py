@@ -130,7 +130,8 @@ def make_image(
     if fmt not in ("PNG", "JPEG", "BMP", "WEBP"):
         raise ValueError(f"unsupported fmt {fmt!r}")
     img: Image.Image = _background(width, height)
-    ImageDraw.Draw(img).ellipse([width // 4, height // 4, width * 3 // 4, height * 3 // 4], fill=(30, 200, 60))
+    box = [width // 4, height // 4, width * 3 // 4, height * 3 // 4]
+    ImageDraw.Draw(img).ellipse(box, fill=(30, 200, 60))
     if alpha:
         if fmt in ("JPEG", "BMP"):
             raise ValueError(f"{fmt} cannot carry an alpha channel")
