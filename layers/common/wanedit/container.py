@@ -14,6 +14,7 @@ from wanedit.adapters.download import ResultDownloader
 from wanedit.adapters.jobstore import JobStore
 from wanedit.adapters.messaging import CompletionQueue, Notifier
 from wanedit.adapters.s3 import ObjectStore
+from wanedit.adapters.secrets import ApiKeyFromSecret
 from wanedit.clock import Clock, SystemClock
 from wanedit.dashscope import DashScopeClient, endpoint_for
 from wanedit.paths import Layout
@@ -40,13 +41,7 @@ class Services:
 def build_services(settings: Settings, *, api_key: Any = None, clock: Clock | None = None) -> Services:
     """Wire real adapters from settings; `api_key` may be a string or a callable (lazy secret)."""
     if api_key is None:
-        from wanedit.adapters.secrets import api_key_from_secret
-
-        secret_id = settings.api_key_secret_id
-
-        def api_key() -> str:
-            return api_key_from_secret(secret_id)
-
+        api_key = ApiKeyFromSecret(settings.api_key_secret_id)
     base_url = endpoint_for(
         settings.dashscope_region,
         workspace_id=settings.dashscope_workspace_id or None,
@@ -64,7 +59,21 @@ def build_services(settings: Settings, *, api_key: Any = None, clock: Clock | No
     )
 
 
-@lru_cache(maxsize=1)
+_installed: Services | None = None
+
+
+def install(svc: Services | None) -> None:
+    """Make every handler in this process use `svc` (the local stack's seam); None goes back to lazy."""
+    global _installed
+    _installed = svc
+    _from_environment.cache_clear()
+
+
 def services() -> Services:
     """The services of this execution environment (created on first use, then reused while warm)."""
+    return _installed or _from_environment()
+
+
+@lru_cache(maxsize=1)
+def _from_environment() -> Services:
     return build_services(get_settings())

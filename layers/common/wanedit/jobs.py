@@ -84,7 +84,9 @@ class Job(BaseModel):
     submitting_since: float | None = None
     submitted_at: float | None = None
     finished_at: float | None = None
+    first_unknown_at: float | None = None
     persist_attempts: int = 0
+    persist_started_at: float | None = None
     orig_prompt: str | None = None
     video_url: str | None = None
     usage: dict[str, Any] | None = None

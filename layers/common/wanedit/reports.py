@@ -5,11 +5,12 @@ Nothing here may carry a secret: no API key, no presigned or result URL (bearer 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from wanedit import validation
 from wanedit.jobs import Job, JobState
+from wanedit.problems import Problem
 
 DETAIL_SUCCEEDED = "Video Edit Succeeded"
 DETAIL_FAILED = "Video Edit Failed"
@@ -45,19 +46,12 @@ def _sources(job: Job) -> dict[str, Any]:
     }
 
 
-def rejection_report(job: Job, problems: Sequence[Any], now: float) -> dict[str, Any]:
+def rejection_report(job: Job, problems: list[Problem], now: float) -> dict[str, Any]:
     """failed/<stem>.json for input that never reached the API: every problem, each with its fix."""
-    listed = [p.model_dump(mode="json") if hasattr(p, "model_dump") else dict(p) for p in problems]
-    count = len(listed)
-    return {
-        "status": JobState.REJECTED.value,
-        "job_id": job.job_id,
-        "summary": f"{count} problem{'s' if count != 1 else ''} with this input; nothing was sent to the API.",
-        "problems": listed,
-        "how_to_retry": "Fix the files and upload them again; a re-upload starts a new job.",
-        "source": _sources(job),
-        "reported_at": iso(now),
-    }
+    report = validation.rejection_report(
+        problems, video_key=job.video.key, sidecar_key=job.sidecar.key, job_id=job.job_id
+    )
+    return {**report, "source": _sources(job), "reported_at": iso(now)}
 
 
 def failure_report(job: Job, now: float) -> dict[str, Any]:

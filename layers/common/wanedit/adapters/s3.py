@@ -83,10 +83,11 @@ class ObjectStore:
         """The first `max_bytes` of a version (a sidecar, an image header) in one ranged GET."""
         return self.range_reader(info).read(0, max_bytes)
 
-    def presign_get(self, info: ObjectInfo, ttl_seconds: int) -> str:
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": info.key}
-        if info.version_id:
-            params["VersionId"] = info.version_id
+    def presign_get_version(self, key: str, version_id: str | None, ttl_seconds: int) -> str:
+        """A GET URL for exactly this version, valid `ttl_seconds`: how the API receives inputs."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
         return str(self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_seconds))
 
     def put_json(self, key: str, document: Mapping[str, Any], *, tags: Mapping[str, str] | None = None) -> None:

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 # Five minutes: a rotated key is picked up soon, and a warm function does not call Secrets Manager
 # on every invocation.
 SECRET_MAX_AGE_SECONDS = 300
 
 
-def api_key_from_secret(secret_id: str) -> str:
-    """The key: the secret's plain string, or its "api_key" field when it holds JSON."""
-    raw = str(parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_SECONDS))
-    if raw.lstrip().startswith("{"):
-        return str(json.loads(raw)["api_key"])
-    return raw.strip()
+class ApiKeyFromSecret:
+    """A callable the API client asks for the key at call time; the value is never stored elsewhere."""
+
+    def __init__(self, secret_id: str, *, client: Any = None) -> None:
+        self._secret_id = secret_id
+        self._provider = SecretsProvider(boto3_client=client) if client else SecretsProvider()
+
+    def __call__(self) -> str:
+        raw = str(self._provider.get(self._secret_id, max_age=SECRET_MAX_AGE_SECONDS))
+        # Plain string, or JSON with an "api_key" field (how the console stores key/value secrets).
+        if raw.lstrip().startswith("{"):
+            return str(json.loads(raw)["api_key"])
+        return raw.strip()
+
+    def __repr__(self) -> str:
+        return f"ApiKeyFromSecret({self._secret_id!r})"

@@ -1,0 +1,37 @@
+"""SubmitFunction: S3 "Object Created" events (EventBridge -> SQS) -> pair, validate, submit."""
+
+import json
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from wanedit.container import services
+from wanedit.usecases.intake import ObjectEvent, handle_object_created
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    event = S3EventBridgeNotificationEvent(json.loads(record.body))
+    obj = event.detail.object
+    logger.append_keys(key=obj.key)
+    outcome = handle_object_created(
+        services(),
+        ObjectEvent(bucket=event.detail.bucket.name, key=obj.key, version_id=obj.version_id, etag=obj.etag),
+    )
+    metrics.add_metric(name=f"Intake_{outcome}", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,270 @@
+"""The PollFunction's work: follow every active job to its end, and fill free slots from the queue.
+
+One invocation loops until its deadline, waking when the earliest job is due (each submitted task
+is queried about every 15 s), so a finished task is noticed in seconds rather than at the next
+scheduled run. API queries run concurrently; state changes are applied one by one, each a
+conditional write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aws_lambda_powertools import Logger
+
+from wanedit.container import Services
+from wanedit.dashscope import DashScopeError, FinalError, TaskResponse, TaskStatus
+from wanedit.jobs import Job, JobState
+from wanedit.usecases.submission import (
+    POLL_INTERVAL_SECONDS,
+    STALE_SUBMITTING_SECONDS,
+    fail,
+    record_created,
+    try_submit,
+)
+
+logger = Logger(child=True)
+
+TASK_LIFETIME_SECONDS = 24 * 3600  # task ids and result URLs live 24 h (the reference)
+UNKNOWN_GRACE_SECONDS = 300.0  # an UNKNOWN this long before 24 h means the service lost the task
+RESEND_COMPLETION_AFTER = 20 * 60.0  # longer than the CompleteFunction's 15 min timeout
+RECONCILE_WINDOW_SECONDS = 120.0  # how long a lost create may take to show up in the task list
+SLOT_LEASE_GRACE_SECONDS = 60.0  # a lease newer than this may belong to a submit in progress
+MAX_WAKE_SECONDS = POLL_INTERVAL_SECONDS
+MIN_WAKE_SECONDS = 1.0
+QUERY_WORKERS = 8
+
+
+@dataclass
+class PollReport:
+    """What one invocation did (logged, returned by the handler, used by tests and benchmarks)."""
+
+    iterations: int = 0
+    queried: int = 0
+    submitted: int = 0
+    succeeded: int = 0
+    ended: int = 0
+    reconciled: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+
+
+def run_poll(svc: Services, *, deadline: float, on_iteration: Callable[[], None] | None = None) -> PollReport:
+    """Poll until `deadline` (clock seconds) or until nothing is left to do before it."""
+    report = PollReport()
+    reap_slots(svc)
+    while True:
+        poll_once(svc, report)
+        report.iterations += 1
+        if on_iteration:
+            on_iteration()
+        now = svc.clock.now()
+        wake = _next_wake(svc, now)
+        if wake is None or wake >= deadline:
+            return report
+        svc.clock.sleep(wake - now)
+
+
+def _next_wake(svc: Services, now: float) -> float | None:
+    candidates = [t for t in (svc.store.next_due_at(),) if t is not None]
+    if free_slots(svc) > 0:
+        queued_at = svc.store.next_due_at("queue")
+        if queued_at is not None:
+            candidates.append(queued_at)
+    if not candidates:
+        return None
+    return min(max(min(candidates), now + MIN_WAKE_SECONDS), now + MAX_WAKE_SECONDS)
+
+
+def free_slots(svc: Services) -> int:
+    return max(0, svc.settings.max_concurrent_tasks - len(svc.store.slot_holders()))
+
+
+def poll_once(svc: Services, report: PollReport) -> None:
+    now = svc.clock.now()
+    due = svc.store.due(now)
+    to_query = [job for job in due if job.state is JobState.SUBMITTED and job.task_id]
+    for job, outcome in zip(to_query, _query_all(svc, to_query), strict=True):
+        report.queried += 1
+        if isinstance(outcome, TaskResponse):
+            _apply_status(svc, job, outcome, report)
+        else:
+            _query_failed(svc, job, outcome)
+    for job in due:
+        if job.state is JobState.SUBMITTING and now - (job.submitting_since or now) >= STALE_SUBMITTING_SECONDS:
+            moved = svc.store.transition(
+                job.job_id, [JobState.SUBMITTING], JobState.RECONCILING, now=now, next_poll_at=now
+            )
+            if moved:
+                _reconcile(svc, moved, report)
+        elif job.state is JobState.RECONCILING:
+            _reconcile(svc, job, report)
+        elif job.state in (JobState.SUCCEEDED, JobState.PERSISTING):
+            # The completion message was lost or its worker died: hand it over again (idempotent).
+            svc.completion.send(job.job_id)
+            svc.store.transition(job.job_id, [job.state], job.state, now=now, next_poll_at=now + RESEND_COMPLETION_AFTER)
+    for job in svc.store.queued(now, free_slots(svc)):
+        if try_submit(svc, job).state is JobState.SUBMITTED:
+            report.submitted += 1
+
+
+def _query_all(svc: Services, jobs: list[Job]) -> list[TaskResponse | DashScopeError]:
+    def query(job: Job) -> TaskResponse | DashScopeError:
+        try:
+            return svc.api.get_task(job.task_id or "")
+        except DashScopeError as error:
+            return error
+
+    if len(jobs) <= 1:
+        return [query(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=min(QUERY_WORKERS, len(jobs))) as pool:
+        return list(pool.map(query, jobs))
+
+
+def _apply_status(svc: Services, job: Job, response: TaskResponse, report: PollReport) -> None:
+    now = svc.clock.now()
+    output = response.output
+    status = output.task_status
+    report.states[status.value] = report.states.get(status.value, 0) + 1
+    if status in (TaskStatus.PENDING, TaskStatus.RUNNING):
+        if _too_old(job, now):
+            _expire(svc, job, "the task did not finish within the API's 24 h task lifetime")
+            report.ended += 1
+            return
+        svc.store.transition(
+            job.job_id,
+            [JobState.SUBMITTED],
+            JobState.SUBMITTED,
+            now=now,
+            next_poll_at=now + POLL_INTERVAL_SECONDS,
+            task_status=status.value,
+            first_unknown_at=None,
+        )
+        return
+    if status is TaskStatus.SUCCEEDED:
+        succeeded = svc.store.transition(
+            job.job_id,
+            [JobState.SUBMITTED],
+            JobState.SUCCEEDED,
+            now=now,
+            next_poll_at=now + RESEND_COMPLETION_AFTER,
+            task_status=status.value,
+            orig_prompt=output.orig_prompt,
+            video_url=output.video_url,
+            usage=response.usage.model_dump(mode="json", by_alias=True) if response.usage else None,
+            task_times=_task_times(output),
+            finished_at=now,
+        )
+        svc.store.release_slot(job.job_id)
+        if succeeded:
+            svc.completion.send(job.job_id)
+            report.succeeded += 1
+        return
+    svc.store.release_slot(job.job_id)
+    report.ended += 1
+    if status is TaskStatus.FAILED:
+        fail(svc, job, [JobState.SUBMITTED], output.code, output.message)
+    elif status is TaskStatus.CANCELED:
+        fail(svc, job, [JobState.SUBMITTED], output.code or "Canceled", output.message, to=JobState.CANCELED)
+    else:  # UNKNOWN: expired, or lost by the service
+        first = job.first_unknown_at or now
+        if _too_old(job, now) or now - first >= UNKNOWN_GRACE_SECONDS:
+            _expire(svc, job, "the service no longer knows this task (task ids live 24 h)")
+        else:
+            report.ended -= 1
+            svc.store.transition(
+                job.job_id,
+                [JobState.SUBMITTED],
+                JobState.SUBMITTED,
+                now=now,
+                next_poll_at=now + POLL_INTERVAL_SECONDS,
+                task_status=status.value,
+                first_unknown_at=first,
+            )
+
+
+def _query_failed(svc: Services, job: Job, error: DashScopeError) -> None:
+    """The query itself failed (after the client's own retries): try again later, never forever."""
+    now = svc.clock.now()
+    if _too_old(job, now):
+        svc.store.release_slot(job.job_id)
+        _expire(svc, job, f"the task could not be queried before its 24 h lifetime ended ({error.code})")
+        return
+    delay = POLL_INTERVAL_SECONDS * (4 if isinstance(error, FinalError) else 1)
+    logger.warning("task query failed", extra={"job_id": job.job_id, "code": error.code, "status": error.status})
+    svc.store.transition(job.job_id, [JobState.SUBMITTED], JobState.SUBMITTED, now=now, next_poll_at=now + delay)
+
+
+def _reconcile(svc: Services, job: Job, report: PollReport) -> None:
+    """Find the task a lost create may have made, before ever creating another one.
+
+    Candidates are this account's tasks created in the window around the attempt that no other job
+    owns. A finished candidate whose orig_prompt is this job's prompt is adopted; while candidates
+    are still running the job waits; with none after the window, nothing was created: queue again.
+    """
+    now = svc.clock.now()
+    since = job.submitting_since or job.updated_at
+    start = datetime.fromtimestamp(since - 60, UTC)
+    end = datetime.fromtimestamp(now + 60, UTC)
+    try:
+        listed = list(svc.api.iter_tasks(start=start, end=end, model_name="wan2.7-videoedit"))
+    except DashScopeError:
+        svc.store.transition(job.job_id, [job.state], job.state, now=now, next_poll_at=now + POLL_INTERVAL_SECONDS)
+        return
+    waiting = False
+    for item in listed:
+        if svc.store.task_owner(item.task_id) not in (None, job.job_id):
+            continue
+        try:
+            detail = svc.api.get_task(item.task_id)
+        except DashScopeError:
+            waiting = True
+            continue
+        status = detail.output.task_status
+        if status in (TaskStatus.PENDING, TaskStatus.RUNNING):
+            waiting = True  # cannot tell whose it is until it finishes and shows orig_prompt
+        elif detail.output.orig_prompt == job.prompt and svc.store.claim_task(item.task_id, job.job_id, now):
+            record_created(svc, job, item.task_id, item.request_id, [job.state], status=TaskStatus.RUNNING.value)
+            report.reconciled += 1
+            return
+    if waiting or now - since < RECONCILE_WINDOW_SECONDS:
+        svc.store.transition(job.job_id, [job.state], job.state, now=now, next_poll_at=now + POLL_INTERVAL_SECONDS)
+        return
+    svc.store.release_slot(job.job_id)
+    svc.store.transition(job.job_id, [job.state], JobState.QUEUED, now=now, next_poll_at=now, submitting_since=None)
+
+
+def reap_slots(svc: Services) -> None:
+    """Free slot leases whose job no longer holds a slot (crashed workers, lost races)."""
+    now = svc.clock.now()
+    for job_id, leased_at in svc.store.slot_holders().items():
+        if now - leased_at < SLOT_LEASE_GRACE_SECONDS:
+            continue
+        job = svc.store.get(job_id)
+        if job is None or not job.state.holds_slot:
+            svc.store.release_slot(job_id)
+
+
+def _too_old(job: Job, now: float) -> bool:
+    return job.submitted_at is not None and now - job.submitted_at >= TASK_LIFETIME_SECONDS
+
+
+def _expire(svc: Services, job: Job, why: str) -> None:
+    fail(svc, job, [JobState.SUBMITTED], "TaskExpired", why, to=JobState.EXPIRED)
+
+
+def _task_times(output: object) -> dict[str, str]:
+    times: dict[str, str] = {}
+    for name in ("submit_time", "scheduled_time", "end_time"):
+        value = getattr(output, name, None)
+        if value is not None:
+            times[name] = value.isoformat() if isinstance(value, datetime) else str(value)
+    return times
+
+
+def deadline_from_remaining(svc: Services, remaining_ms: int, margin_seconds: float = 10.0) -> float:
+    """The clock time at which an invocation with `remaining_ms` left must stop polling."""
+    return svc.clock.now() + max(0.0, remaining_ms / 1000 - margin_seconds)
+

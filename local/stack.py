@@ -1,0 +1,169 @@
+"""The local stack: moto (resources from template.yaml), the DashScope emulator, and the event pump.
+
+Everything listens on 127.0.0.1. The handlers run in this process with the environment a deployed
+function would get (built from the template), and the services they use are installed through
+`wanedit.container.install`, so a simulated clock can drive them and the emulator together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from local.emulator import Emulator
+from local.pump import Pump
+from local.resources import LocalResources, create_local_resources
+from wanedit import container
+from wanedit.clock import Clock, SystemClock
+from wanedit.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+LOCAL_API_KEY = "sk-local-emulator-key-not-a-secret"  # the emulator's key; no real key is ever used
+STATE_FILE = REPO / ".wanedit" / "local.json"
+
+
+class SimulatedClock:
+    """A wanedit Clock over the emulator's manual clock: sleeping advances both worlds at once."""
+
+    def __init__(self, manual: Any) -> None:
+        self.manual = manual
+
+    def now(self) -> float:
+        return float(self.manual.now())
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.manual.advance(seconds)
+
+
+class LocalStack:
+    """Start with `start()` (or as a context manager); `pump` drives the functions."""
+
+    def __init__(
+        self,
+        *,
+        emulator_clock: Any = None,
+        time_scale: float = 30.0,
+        task_seconds: Any = (60.0, 120.0),
+        max_concurrent_tasks: int = 5,
+        api_key: str = LOCAL_API_KEY,
+        region: str = "us-east-1",
+        quiet: bool = True,
+        emulator_options: dict[str, Any] | None = None,
+    ) -> None:
+        self._emulator_clock = emulator_clock
+        self.clock: Clock = SimulatedClock(emulator_clock) if emulator_clock is not None else SystemClock()
+        self._time_scale, self._task_seconds = time_scale, task_seconds
+        self._max_concurrent, self._api_key, self._region = max_concurrent_tasks, api_key, region
+        self._quiet = quiet
+        self._emulator_options = emulator_options or {}
+        self._moto: ThreadedMotoServer | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self.emulator: Emulator
+        self.resources: LocalResources
+        self.pump: Pump
+        self._stop = threading.Event()
+
+    # lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        self.emulator = Emulator(
+            api_key=self._api_key,
+            clock=self._emulator_clock,
+            time_scale=self._time_scale,
+            task_seconds=self._task_seconds,
+            host="127.0.0.1",
+            port=0,
+            **self._emulator_options,
+        )
+        self.emulator.start()
+        self.resources = create_local_resources(endpoint, region=self._region, api_key=self._api_key)
+        env = self.resources.function_environment(
+            api_base_url=self.emulator.base_url, max_concurrent_tasks=self._max_concurrent
+        )
+        env.update({"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"})
+        if self._quiet:
+            env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+        self._apply_env(env)
+        container.install(container.build_services(Settings(), clock=self.clock))  # type: ignore[call-arg]
+        self.pump = Pump(self.resources, self.clock)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        container.install(None)
+        if getattr(self, "emulator", None) is not None:
+            self.emulator.stop()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        self._restore_env()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def run_background(self, *, poll_every: float = 60.0) -> None:
+        """Deliver events and run the schedule in threads until `stop()`."""
+        self.pump.run(self._stop, poll_every=poll_every)
+
+    def write_state(self, path: Path = STATE_FILE) -> Path:
+        """`.wanedit/local.json`: how tools (and people) reach this stack."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.describe(), indent=2) + "\n")
+        return path
+
+    def describe(self) -> dict[str, Any]:
+        r = self.resources
+        return {
+            "endpoint_url": r.endpoint_url,
+            "region": r.region,
+            "bucket": r.bucket,
+            "table": r.table,
+            "ingest_queue_url": r.ingest_queue_url,
+            "ingest_dlq_url": r.ingest_dlq_url,
+            "complete_queue_url": r.complete_queue_url,
+            "complete_dlq_url": r.complete_dlq_url,
+            "topic_arn": r.topic_arn,
+            "emulator_url": self.emulator.base_url,
+            "aws_access_key_id": "local",
+            "aws_secret_access_key": "local",
+        }
+
+    # clients for users of the stack (tests, demo) ---------------------------------------------
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.resources.endpoint_url,
+            region_name=self.resources.region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
+        )
+
+    # environment ------------------------------------------------------------------------------
+
+    def _apply_env(self, env: dict[str, str]) -> None:
+        for name, value in env.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def _restore_env(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
