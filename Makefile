@@ -11,6 +11,11 @@ setup: $(STAMP)
 $(STAMP): requirements-dev.txt requirements.lock layers/common/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c requirements.lock
+	# The project itself: importable from the venv (wanedit from the layer, local/ and functions/
+	# from the repo) and the `wanedit` command; no build step, so edits take effect at once.
+	$(BIN)/python -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'wanedit-dev.pth').write_text('$(CURDIR)/layers/common\n$(CURDIR)\n')"
+	printf '#!/bin/sh\nexec "%s" -m local.cli "$$@"\n' "$(CURDIR)/$(BIN)/python" > $(BIN)/wanedit
+	chmod +x $(BIN)/wanedit
 	touch $(STAMP)
 
 test: setup
