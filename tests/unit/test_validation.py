@@ -112,7 +112,7 @@ def test_video_size_100_mb(size: int, ok: bool) -> None:
     problems = check_video(video(size_bytes=size))
     assert fields(problems) == ([] if ok else ["video.size"])
     if not ok:
-        assert "100,000,001 bytes" in problems[0].fix
+        assert "100,000,001 bytes" in problems[0].fix and "(100,000,000 bytes)" in problems[0].fix
 
 
 def test_audio_only_is_refused() -> None:

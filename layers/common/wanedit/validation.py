@@ -297,7 +297,7 @@ def _size_problem(field: str, size: int, most: int, advice: str) -> Problem:
         field=field,
         value=size,
         limit=f"at most {most // MB} MB ({most:,} bytes)",
-        fix=f"the file is {size / MB:.1f} MB ({size:,} bytes); the API accepts at most {most // MB} MB "
+        fix=f"the file is {size:,} bytes; the API accepts at most {most // MB} MB ({most:,} bytes) "
         f"— {advice}",
     )
 
