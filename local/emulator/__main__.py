@@ -1,0 +1,103 @@
+"""``python -m local.emulator``: run the wan2.7-videoedit emulator until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from .clock import ManualClock
+from .faults import __doc__ as FAULTS_DOC
+from .server import Emulator
+
+
+def _task_seconds(text: str) -> float | tuple[float, float]:
+    if "-" in text.strip("-"):
+        lo, hi = text.split("-", 1)
+        return float(lo), float(hi)
+    return float(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m local.emulator",
+        description="Local emulator of the wan2.7-videoedit (DashScope) HTTP API.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Faults (--fault, repeatable):\n"
+        + (FAULTS_DOC or "").split("CLI / control-API spec strings", 1)[-1]
+        + "\nControl API (JSON): GET /_emulator/counters, GET|POST|DELETE /_emulator/faults,\n"
+        '  POST /_emulator/reset, GET /_emulator/clock, POST /_emulator/clock/advance {"seconds": N}\n'
+        "  (with --manual-clock), GET /_emulator/tasks.",
+    )
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0, help="0 = any free port")
+    ap.add_argument(
+        "--api-key",
+        default=None,
+        action="append",
+        help="accepted API key (repeatable); default $DASHSCOPE_API_KEY or sk-emulator",
+    )
+    ap.add_argument(
+        "--time-scale", type=float, default=30.0, help="emulated seconds per real second (default 30)"
+    )
+    ap.add_argument(
+        "--task-seconds",
+        type=_task_seconds,
+        default=(60.0, 120.0),
+        help="emulated run time of a task: N or LO-HI (default 60-120)",
+    )
+    ap.add_argument(
+        "--pending-seconds", type=float, default=5.0, help="minimum emulated PENDING time (default 5)"
+    )
+    ap.add_argument("--running-cap", type=int, default=5, help="max RUNNING tasks per key (default 5)")
+    ap.add_argument(
+        "--no-rate-limit", action="store_true", help="disable the 5 creates/s and 20 queries/s limits"
+    )
+    ap.add_argument(
+        "--manual-clock", action="store_true", help="time moves only via POST /_emulator/clock/advance"
+    )
+    ap.add_argument("--workdir", default=None, help="where result files are kept (default: temp dir)")
+    ap.add_argument("--public-base-url", default=None, help="base URL used in video_url")
+    ap.add_argument("--fault", action="append", default=[], metavar="SPEC", help="inject a fault (see below)")
+    args = ap.parse_args(argv)
+
+    emu = Emulator(
+        api_key=args.api_key,
+        clock=ManualClock() if args.manual_clock else None,
+        time_scale=args.time_scale,
+        task_seconds=args.task_seconds,
+        host=args.host,
+        port=args.port,
+        pending_seconds=args.pending_seconds,
+        running_cap=args.running_cap,
+        rate_limit=not args.no_rate_limit,
+        workdir=args.workdir,
+        public_base_url=args.public_base_url,
+    )
+    for spec in args.fault:
+        try:
+            emu.faults.add_spec(spec)
+        except ValueError as exc:
+            ap.error(str(exc))
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    emu.start()
+    print(f"wanedit emulator listening on {emu.base_url}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emu.stop()
+    print("wanedit emulator stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
