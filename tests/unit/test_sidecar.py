@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,14 @@ def test_deep_nesting_never_recurses(raw: bytes) -> None:
     raw = raw[:MAX_SIDECAR_BYTES]
     [problem] = problems_of(raw)
     assert problem.field == "sidecar" and "levels" in problem.value
+
+
+def test_nesting_scan_is_linear_on_escaped_quotes() -> None:
+    raw = b'{"prompt": "' + b'\\"' * 500_000  # an unterminated string of escaped quotes, ~1 MB
+    started = time.perf_counter()
+    [problem] = problems_of(raw)
+    assert problem.field == "sidecar" and "not valid JSON" in problem.fix
+    assert time.perf_counter() - started < 2.0
 
 
 def test_brackets_inside_strings_are_not_nesting() -> None:

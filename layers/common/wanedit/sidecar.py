@@ -416,18 +416,20 @@ def _whole(value: str, limit: str, fix: str) -> Problem:
     return Problem(field="sidecar", value=value, limit=limit, fix=fix)
 
 
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKETS = re.compile(r"[\[\]{}]")
+# A string runs to its closing quote or, unterminated, to the end: a match never fails once begun, so
+# the scan is one linear pass (retrying failed strings at each quote would be quadratic on '"\\"\\"...').
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{}]', re.DOTALL)
 
 
 def _nesting_depth(text: str) -> int:
     """Deepest nesting of ``[``/``{`` outside strings, in linear time and without recursion."""
     depth = deepest = 0
-    for match in _BRACKETS.finditer(_STRINGS.sub("", text)):
-        if match.group() in "[{":
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
             depth += 1
             deepest = max(deepest, depth)
-        else:
+        elif token in ("]", "}"):
             depth = max(depth - 1, 0)
     return deepest
 
