@@ -93,7 +93,7 @@ class DataUriRef:
 
 Reference = BucketKeyRef | HttpsUrlRef | DataUriRef
 
-_DATA_URI = re.compile(r"^data:([^;,]*)((?:;[^;,]*)*),", re.IGNORECASE)
+_DATA_URI = re.compile(r"data:([^;,]*);base64,")
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+))*\.?$", re.IGNORECASE)
 
 
@@ -110,7 +110,8 @@ def classify_reference(ref: str) -> Reference:
     - no scheme → `BucketKeyRef`: a key in the same bucket. A key starting with the incoming prefix
       (``incoming/refs/jacket.png``) is used as is; any other (``jacket.png``, ``refs/jacket.png``,
       ``./jacket.png``) is relative to the sidecar's folder. Either way it stays under ``incoming/``.
-    - ``http://`` and every other scheme (``s3://``, ``file:``, ``ftp:``) are refused.
+    - ``http://`` (the API takes it, but it can be read and altered in transit) and every other
+      ``scheme://`` (``s3://``, ``ftp://``, ``file://``) are refused.
     """
     if ref != ref.strip() or not ref:
         raise _reference_error("remove the spaces around the reference" if ref else "remove the empty entry")
@@ -134,10 +135,8 @@ def classify_reference(ref: str) -> Reference:
 def _classify_data_uri(ref: str) -> DataUriRef:
     match = _DATA_URI.match(ref)
     if match is None:
-        raise _reference_error("write inline images as data:image/png;base64,<base64 of the file>")
-    mime, params = match.group(1), match.group(2)
-    if not ref.startswith("data:") or params != ";base64":
-        raise _reference_error("write it exactly as data:image/png;base64,<base64 of the file>")
+        raise _reference_error("write inline images exactly as data:image/png;base64,<base64 of the file>")
+    mime = match.group(1)
     if mime not in IMAGE_MIME_TYPES:
         lowered = mime.strip().lower()
         hint = "image/jpeg" if lowered in ("image/jpg", "image/pjpeg") else None
