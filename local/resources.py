@@ -109,8 +109,12 @@ def create_local_resources(
     """
     session = boto3.Session(region_name=region, **DUMMY_CREDENTIALS)
 
+    clients: dict[str, Any] = {}
+
     def client(service: str) -> Any:
-        return session.client(service, endpoint_url=endpoint_url)
+        if service not in clients:
+            clients[service] = session.client(service, endpoint_url=endpoint_url)
+        return clients[service]
 
     template = load_template(template_path)
     account = client("sts").get_caller_identity()["Account"]

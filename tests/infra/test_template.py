@@ -1,0 +1,577 @@
+"""template.yaml, read as data: what deploys is what the code expects, and nothing more is allowed.
+
+No network and no AWS: the template is parsed with local.cfn (the same reader the local stack
+uses) and linted with cfn-lint as a library.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.cfn import Resolver, load_template, parameter_values
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "template.yaml"
+
+# Statements allowed to use Resource "*", each with the reason no resource can be named.
+# (Tracing's xray:PutTraceSegments comes from SAM's managed policy, not from our statements;
+# metrics go out as EMF log lines, so no cloudwatch:PutMetricData is needed.)
+RESOURCE_STAR_ALLOWLIST: dict[frozenset[str], str] = {}
+
+# Managed policies SAM attaches by itself (basic execution, X-Ray, SQS poller): not ours to list.
+EXEMPT_ENV_PREFIXES = ("POWERTOOLS_", "AWS_", "_HANDLER", "LAMBDA_")
+
+CONTRACT_RESOURCES = {
+    "MediaBucket": "AWS::S3::Bucket",
+    "MediaBucketPolicy": "AWS::S3::BucketPolicy",
+    "IngestQueue": "AWS::SQS::Queue",
+    "IngestDLQ": "AWS::SQS::Queue",
+    "IngestQueuePolicy": "AWS::SQS::QueuePolicy",
+    "IncomingObjectRule": "AWS::Events::Rule",
+    "CompleteQueue": "AWS::SQS::Queue",
+    "CompleteDLQ": "AWS::SQS::Queue",
+    "JobTable": "AWS::DynamoDB::Table",
+    "JobTopic": "AWS::SNS::Topic",
+    "ApiKeySecret": "AWS::SecretsManager::Secret",
+    "CommonLayer": "AWS::Serverless::LayerVersion",
+    "SubmitFunction": "AWS::Serverless::Function",
+    "PollFunction": "AWS::Serverless::Function",
+    "CompleteFunction": "AWS::Serverless::Function",
+}
+CONTRACT_OUTPUTS = {
+    "BucketName",
+    "JobTableName",
+    "IngestQueueUrl",
+    "IngestDLQUrl",
+    "CompleteQueueUrl",
+    "CompleteDLQUrl",
+    "TopicArn",
+    "ApiKeySecretArn",
+    "EventBusName",
+    "SubmitFunctionName",
+    "PollFunctionName",
+    "CompleteFunctionName",
+}
+CONTRACT_ENV = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+    "BUCKET_NAME",
+    "JOB_TABLE_NAME",
+    "INCOMING_PREFIX",
+    "EDITED_PREFIX",
+    "FAILED_PREFIX",
+    "DASHSCOPE_REGION",
+    "DASHSCOPE_WORKSPACE_ID",
+    "DASHSCOPE_BASE_URL",
+    "API_KEY_SECRET_ID",
+    "MAX_CONCURRENT_TASKS",
+    "COMPLETE_QUEUE_URL",
+    "EVENT_BUS_NAME",
+    "TOPIC_ARN",
+    "JOB_RETENTION_DAYS",
+    "PRESIGN_TTL_SECONDS",
+}
+
+
+# ------------------------------------------------------------------ helpers
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+def resources_of(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_}
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return resources_of(template, "AWS::Serverless::Function")
+
+
+def function_setting(template: dict[str, Any], logical_id: str, name: str) -> Any:
+    properties = template["Resources"][logical_id]["Properties"]
+    return properties.get(name, template["Globals"]["Function"].get(name))
+
+
+def getatt_target(value: Any, attribute: str) -> str:
+    """The logical ID in {"Fn::GetAtt": [id, attribute]}."""
+    assert isinstance(value, dict) and "Fn::GetAtt" in value, value
+    logical_id, got = value["Fn::GetAtt"]
+    assert got == attribute, value
+    return str(logical_id)
+
+
+def globals_env(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def dummy_resolver(template: dict[str, Any]) -> Resolver:
+    """Resolves the template with its defaults and made-up physical names."""
+    resolver = Resolver(
+        template=template,
+        parameters=parameter_values(template),
+        pseudo={
+            "AWS::Region": "ap-southeast-1",
+            "AWS::AccountId": "123456789012",
+            "AWS::Partition": "aws",
+            "AWS::StackName": "wanedit",
+            "AWS::URLSuffix": "amazonaws.com",
+        },
+    )
+    for logical_id in template["Resources"]:
+        resolver.refs[logical_id] = f"phys-{logical_id.lower()}"
+        for attribute in ("Arn", "QueueName", "TopicName"):
+            resolver.attributes[(logical_id, attribute)] = f"{attribute.lower()}-{logical_id.lower()}"
+    return resolver
+
+
+def policy_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every hand-written statement: inline function policies, IAM resources, resource policies."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for logical_id, function in functions(template).items():
+        for policy in function["Properties"].get("Policies", []):
+            if isinstance(policy, dict) and "Statement" in policy:
+                found += [(logical_id, s) for s in policy["Statement"]]
+    for logical_id, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        documents = [properties.get("PolicyDocument")]
+        documents += [p.get("PolicyDocument") for p in properties.get("Policies", []) if isinstance(p, dict)]
+        for document in documents:
+            if isinstance(document, dict):
+                found += [(logical_id, s) for s in document.get("Statement", [])]
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def pattern_matches(pattern: Any, event: Any) -> bool:
+    """EventBridge matching for the subset of pattern syntax the template uses (values, prefix)."""
+    if isinstance(pattern, dict):
+        if not isinstance(event, dict):
+            return False
+        return all(key in event and pattern_matches(sub, event[key]) for key, sub in pattern.items())
+    for candidate in pattern:
+        if isinstance(candidate, dict):
+            (operator, operand), *rest = candidate.items()
+            assert not rest and operator == "prefix", f"matcher does not know {candidate}"
+            if isinstance(event, str) and event.startswith(operand):
+                return True
+        elif candidate == event:
+            return True
+    return False
+
+
+def s3_event(bucket: str, key: str, detail_type: str = "Object Created") -> dict[str, Any]:
+    return {
+        "source": "aws.s3",
+        "detail-type": detail_type,
+        "detail": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}, "reason": "PutObject"},
+    }
+
+
+# ------------------------------------------------------------------ lint and shape
+
+
+def test_cfn_lint_is_clean() -> None:
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(TEMPLATE, config=ManualArgs(regions=["ap-southeast-1", "us-east-1"]))
+    assert [str(m) for m in matches] == []
+
+
+def test_contract_resources_outputs_and_transform(template: dict[str, Any]) -> None:
+    assert template["Transform"] == "AWS::Serverless-2016-10-31"
+    for logical_id, type_ in CONTRACT_RESOURCES.items():
+        assert template["Resources"][logical_id]["Type"] == type_, logical_id
+    assert set(template["Outputs"]) >= CONTRACT_OUTPUTS
+
+
+def test_globals_runtime_and_env_contract(template: dict[str, Any]) -> None:
+    function = template["Globals"]["Function"]
+    assert function["Runtime"] == "python3.13"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Tracing"] == "Active"
+    assert function["Layers"] == [{"Ref": "CommonLayer"}]
+    assert set(globals_env(template)) == CONTRACT_ENV
+    assert globals_env(template)["POWERTOOLS_SERVICE_NAME"] == "wanedit"
+
+
+def test_parameter_defaults(template: dict[str, Any]) -> None:
+    values = parameter_values(template)
+    assert values["IncomingPrefix"] == "incoming/"
+    assert values["EditedPrefix"] == "edited/"
+    assert values["FailedPrefix"] == "failed/"
+    assert values["DashscopeRegion"] == "singapore"
+    assert values["MaxConcurrentTasks"] == "5"
+    assert values["ExistingBucketName"] == ""
+    assert values["ApiKeySecretArn"] == ""
+    assert values["PollSchedule"] == "rate(1 minute)"
+    assert values["EventBusName"] == "default"
+    # Outputs never land under the watched prefix (and vice versa), or the pipeline feeds itself.
+    prefixes = [values["IncomingPrefix"], values["EditedPrefix"], values["FailedPrefix"]]
+    for a in prefixes:
+        for b in prefixes:
+            assert a == b or not a.startswith(b), (a, b)
+
+
+def test_layer_and_functions_build_for_arm64(template: dict[str, Any]) -> None:
+    layer = template["Resources"]["CommonLayer"]
+    assert layer["Properties"]["ContentUri"] == "layers/common/"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert (REPO / "layers/common/requirements.txt").is_file()
+    for logical_id, function in functions(template).items():
+        assert function["Properties"]["Handler"] == "app.lambda_handler", logical_id
+        assert re.fullmatch(r"functions/[a-z_]+/", function["Properties"]["CodeUri"]), logical_id
+    poll = template["Resources"]["PollFunction"]["Properties"]
+    assert poll["ReservedConcurrentExecutions"] == 1
+    assert poll["Events"]["Tick"]["Properties"]["Schedule"] == {"Ref": "PollSchedule"}
+
+
+def test_samconfig() -> None:
+    config = tomllib.loads((REPO / "samconfig.toml").read_text())
+    assert config["version"] == 0.1
+    deploy = config["default"]["deploy"]["parameters"]
+    assert deploy["stack_name"] == "wanedit"
+    assert deploy["resolve_s3"] is True
+    assert "CAPABILITY_IAM" in deploy["capabilities"]
+    assert config["default"]["build"]["parameters"] == {"cached": True, "parallel": True}
+    assert config["default"]["validate"]["parameters"]["lint"] is True
+
+
+# ------------------------------------------------------------------ code <-> template
+
+
+@pytest.mark.parametrize("logical_id", ["SubmitFunction", "PollFunction", "CompleteFunction"])
+def test_handler_imports_as_lambda_would(template: dict[str, Any], logical_id: str) -> None:
+    """CodeUri + Handler import the way Lambda does it: CodeUri and the layer on sys.path, a fresh
+    interpreter (a cold start), the Globals env set. Skipped only while the handler file is absent."""
+    properties = template["Resources"][logical_id]["Properties"]
+    module, attribute = properties["Handler"].rsplit(".", 1)
+    code_dir = REPO / properties["CodeUri"]
+    if not (code_dir / f"{module}.py").is_file():
+        pytest.skip(f"{code_dir / module}.py not written yet")
+    layer_dir = REPO / template["Resources"]["CommonLayer"]["Properties"]["ContentUri"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    env.update(
+        {name: str(value) for name, value in dummy_resolver(template).resolve(globals_env(template)).items()}
+    )
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join([str(code_dir), str(layer_dir)]),
+            "AWS_DEFAULT_REGION": "ap-southeast-1",
+            "AWS_REGION": "ap-southeast-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
+    probe = f"import {module}; assert callable({module}.{attribute}), '{attribute} is not callable'"
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=code_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"{logical_id}: {properties['Handler']} does not import:\n{result.stderr}"
+
+
+def test_every_setting_is_declared_in_globals(template: dict[str, Any]) -> None:
+    settings = pytest.importorskip(
+        "wanedit.settings", reason="layers/common/wanedit/settings.py not there yet"
+    )
+    declared = set(globals_env(template))
+    names = set()
+    for field_name, info in settings.Settings.model_fields.items():
+        alias = info.validation_alias or info.alias or field_name
+        names.add(str(alias).upper())
+    missing = {n for n in names if not n.startswith(EXEMPT_ENV_PREFIXES)} - declared
+    assert not missing, f"the code reads env vars the stack does not set: {sorted(missing)}"
+    unused = {n for n in declared if not n.startswith(EXEMPT_ENV_PREFIXES)} - names
+    assert not unused, f"Globals sets env vars no setting reads: {sorted(unused)}"
+
+
+def test_settings_accept_every_value_the_template_allows(template: dict[str, Any]) -> None:
+    """A deployer can choose nothing (within the Parameters' bounds) that the functions reject."""
+    settings = pytest.importorskip(
+        "wanedit.settings", reason="layers/common/wanedit/settings.py not there yet"
+    )
+    env_template = globals_env(template)
+    base = {k: str(v) for k, v in dummy_resolver(template).resolve(env_template).items()}
+    settings.Settings(**base)  # the defaults
+    for variable, value in env_template.items():
+        if not (isinstance(value, dict) and set(value) == {"Ref"}):
+            continue
+        spec = template["Parameters"].get(value["Ref"])
+        if spec is None:
+            continue
+        choices = [str(v) for v in spec.get("AllowedValues", [])]
+        choices += [str(spec[k]) for k in ("MinValue", "MaxValue") if k in spec]
+        for choice in choices:
+            settings.Settings(**{**base, variable: choice})
+
+
+ENV_READ = re.compile(r"""os\.(?:environ(?:\.get)?\s*[\[(]|getenv\s*\()\s*["']([A-Z0-9_]+)["']""")
+
+
+def test_no_env_var_is_read_outside_the_declared_set(template: dict[str, Any]) -> None:
+    declared = set(globals_env(template))
+    sources = [
+        *sorted((REPO / "layers/common/wanedit").rglob("*.py")),
+        *sorted((REPO / "functions").rglob("*.py")),
+    ]
+    undeclared = {
+        f"{path.relative_to(REPO)}: {name}"
+        for path in sources
+        for name in ENV_READ.findall(path.read_text(encoding="utf-8"))
+        if name not in declared and not name.startswith(EXEMPT_ENV_PREFIXES)
+    }
+    assert not undeclared, sorted(undeclared)
+
+
+# ------------------------------------------------------------------ queues, DLQs, alarms
+
+
+def consumed_queues(template: dict[str, Any]) -> dict[str, str]:
+    """Queue logical ID -> consuming function logical ID."""
+    consumed = {}
+    for logical_id, function in functions(template).items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":
+                consumed[getatt_target(event["Properties"]["Queue"], "Arn")] = logical_id
+    return consumed
+
+
+def test_consumed_queues_have_dlqs_and_sound_timeouts(template: dict[str, Any]) -> None:
+    consumed = consumed_queues(template)
+    assert set(consumed) == {"IngestQueue", "CompleteQueue"}
+    for queue_id, function_id in consumed.items():
+        queue = template["Resources"][queue_id]["Properties"]
+        redrive = queue["RedrivePolicy"]
+        dlq_id = getatt_target(redrive["deadLetterTargetArn"], "Arn")
+        assert template["Resources"][dlq_id]["Type"] == "AWS::SQS::Queue"
+        assert redrive["maxReceiveCount"] == 5
+        assert queue["SqsManagedSseEnabled"] is True
+        assert template["Resources"][dlq_id]["Properties"]["SqsManagedSseEnabled"] is True
+        event = next(
+            e
+            for e in template["Resources"][function_id]["Properties"]["Events"].values()
+            if e["Type"] == "SQS"
+        )
+        assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        timeout = function_setting(template, function_id, "Timeout")
+        window = event["Properties"].get("MaximumBatchingWindowInSeconds", 0)
+        assert queue["VisibilityTimeout"] >= 6 * timeout + window, queue_id
+
+
+def test_every_dlq_has_an_alarm(template: dict[str, Any]) -> None:
+    dlqs = {
+        getatt_target(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"], "Arn")
+        for q in resources_of(template, "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in q.get("Properties", {})
+    }
+    assert dlqs == {"IngestDLQ", "CompleteDLQ"}
+    alarmed = {}
+    for alarm in resources_of(template, "AWS::CloudWatch::Alarm").values():
+        properties = alarm["Properties"]
+        if properties.get("MetricName") != "ApproximateNumberOfMessagesVisible":
+            continue
+        for dimension in properties["Dimensions"]:
+            if dimension["Name"] == "QueueName":
+                alarmed[getatt_target(dimension["Value"], "QueueName")] = properties
+    for dlq in dlqs:
+        assert dlq in alarmed, f"{dlq} has no alarm"
+        assert alarmed[dlq]["Threshold"] == 0
+        assert alarmed[dlq]["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarmed[dlq]["AlarmActions"], f"{dlq}'s alarm notifies no one"
+
+
+def test_rule_delivers_to_the_ingest_queue_with_a_dlq(template: dict[str, Any]) -> None:
+    rule = template["Resources"]["IncomingObjectRule"]["Properties"]
+    (target,) = rule["Targets"]
+    assert getatt_target(target["Arn"], "Arn") == "IngestQueue"
+    assert getatt_target(target["DeadLetterConfig"]["Arn"], "Arn") == "IngestDLQ"
+    policy = template["Resources"]["IngestQueuePolicy"]["Properties"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+        "Fn::GetAtt": ["IncomingObjectRule", "Arn"]
+    }
+    assert {"Ref": "IngestQueue"} in policy["Queues"]
+
+
+# ------------------------------------------------------------------ IAM
+
+
+def test_no_wildcard_actions(template: dict[str, Any]) -> None:
+    for owner, statement in policy_statements(template):
+        if statement["Effect"] != "Allow":
+            continue
+        for action in as_list(statement["Action"]):
+            assert action != "*", (owner, statement)
+            assert not str(action).endswith(":*"), f"{owner}: service-wide {action}"
+
+
+def test_resource_star_only_where_allowlisted(template: dict[str, Any]) -> None:
+    for owner, statement in policy_statements(template):
+        if statement["Effect"] != "Allow" or "*" not in as_list(statement.get("Resource")):
+            continue
+        actions = frozenset(as_list(statement["Action"]))
+        assert actions in RESOURCE_STAR_ALLOWLIST, f"{owner}: Resource '*' for {sorted(actions)}"
+
+
+def test_no_managed_policy_by_arn_and_policy_templates_are_scoped(template: dict[str, Any]) -> None:
+    for logical_id, function in functions(template).items():
+        for policy in function["Properties"].get("Policies", []):
+            assert not isinstance(policy, str), f"{logical_id}: managed policy {policy}"
+            if "Statement" in policy:
+                continue
+            ((name, arguments),) = policy.items()
+            assert arguments, f"{logical_id}: {name} is not scoped to a resource"
+            for value in arguments.values():
+                assert value != "*", f"{logical_id}: {name} with *"
+
+
+def s3_object_grants(template: dict[str, Any], logical_id: str) -> dict[str, set[str]]:
+    """Function -> {action: {prefix parameter names}} for its object-level S3 grants."""
+    grants: dict[str, set[str]] = {}
+    for policy in template["Resources"][logical_id]["Properties"].get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            s3_actions = [a for a in as_list(statement["Action"]) if a.startswith("s3:")]
+            if not s3_actions:
+                continue
+            for resource in as_list(statement["Resource"]):
+                text = (
+                    resource["Fn::Sub"][0] if isinstance(resource["Fn::Sub"], list) else resource["Fn::Sub"]
+                )
+                if text.endswith("${Bucket}"):
+                    assert s3_actions == ["s3:ListBucket"], (logical_id, statement)
+                    continue
+                match = re.fullmatch(r"arn:\$\{AWS::Partition\}:s3:::\$\{Bucket\}/\$\{(\w+Prefix)\}\*", text)
+                assert match, f"{logical_id}: S3 object grant not scoped to a prefix: {text}"
+                for action in s3_actions:
+                    grants.setdefault(action, set()).add(match.group(1))
+    return grants
+
+
+def test_s3_grants_are_prefix_scoped_and_nobody_writes_incoming(template: dict[str, Any]) -> None:
+    submit = s3_object_grants(template, "SubmitFunction")
+    poll = s3_object_grants(template, "PollFunction")
+    complete = s3_object_grants(template, "CompleteFunction")
+    for grants in (submit, poll):
+        assert grants["s3:GetObject"] == {"IncomingPrefix"}
+        assert grants["s3:PutObject"] == {"FailedPrefix"}
+    assert complete["s3:PutObject"] == {"EditedPrefix", "FailedPrefix"}
+    assert complete["s3:AbortMultipartUpload"] == {"EditedPrefix", "FailedPrefix"}
+    for grants in (submit, poll, complete):
+        for action, prefixes in grants.items():
+            if action.startswith(("s3:Put", "s3:Delete", "s3:Abort")):
+                assert "IncomingPrefix" not in prefixes, f"{action} on the watched prefix"
+
+
+# ------------------------------------------------------------------ bucket and rule
+
+
+def test_bucket_is_private_encrypted_versioned_and_notifies_eventbridge(template: dict[str, Any]) -> None:
+    bucket = template["Resources"]["MediaBucket"]
+    assert bucket["Condition"] == "CreateBucket"
+    properties = bucket["Properties"]
+    assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(properties["PublicAccessBlockConfiguration"]) == 4
+    (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert properties["NotificationConfiguration"] == {
+        "EventBridgeConfiguration": {"EventBridgeEnabled": True}
+    }
+    assert properties["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+
+
+def test_bucket_policy_denies_insecure_transport(template: dict[str, Any]) -> None:
+    policy = template["Resources"]["MediaBucketPolicy"]
+    assert policy["Condition"] == "CreateBucket"
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    deny = [
+        s
+        for s in statements
+        if s["Effect"] == "Deny"
+        and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+    ]
+    assert deny, "no TLS-only statement"
+    assert deny[0]["Principal"] == "*"
+    resources = as_list(deny[0]["Resource"])
+    assert {"Fn::GetAtt": ["MediaBucket", "Arn"]} in resources
+    assert {"Fn::Sub": "${MediaBucket.Arn}/*"} in resources
+
+
+def test_rule_matches_only_the_incoming_prefix_of_the_bucket(template: dict[str, Any]) -> None:
+    resolver = dummy_resolver(template)
+    pattern = resolver.resolve(template["Resources"]["IncomingObjectRule"]["Properties"]["EventPattern"])
+    bucket = resolver.resolve(globals_env(template)["BUCKET_NAME"])
+    assert pattern_matches(pattern, s3_event(bucket, "incoming/a b/c.mp4"))
+    assert pattern_matches(pattern, s3_event(bucket, "incoming/c.json"))
+    assert not pattern_matches(pattern, s3_event(bucket, "edited/a b/c.mp4"))
+    assert not pattern_matches(pattern, s3_event(bucket, "edited/incoming/c.mp4"))
+    assert not pattern_matches(pattern, s3_event(bucket, "failed/c.json"))
+    assert not pattern_matches(pattern, s3_event("another-bucket", "incoming/c.mp4"))
+    assert not pattern_matches(pattern, s3_event(bucket, "incoming/c.mp4", "Object Deleted"))
+
+
+def test_rule_uses_the_existing_bucket_when_given(template: dict[str, Any]) -> None:
+    resolver = Resolver(
+        template=template,
+        parameters=parameter_values(template, {"ExistingBucketName": "their-bucket"}),
+        pseudo={},
+    )
+    assert not resolver.resource_enabled("MediaBucket")
+    assert not resolver.resource_enabled("MediaBucketPolicy")
+    pattern = resolver.resolve(template["Resources"]["IncomingObjectRule"]["Properties"]["EventPattern"])
+    assert pattern["detail"]["bucket"]["name"] == ["their-bucket"]
+    assert resolver.resolve(globals_env(template)["BUCKET_NAME"]) == "their-bucket"
+
+
+# ------------------------------------------------------------------ table, secret
+
+
+def test_job_table(template: dict[str, Any]) -> None:
+    table = template["Resources"]["JobTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "ActiveByNextPoll"
+    assert index["KeySchema"] == [
+        {"AttributeName": "active", "KeyType": "HASH"},
+        {"AttributeName": "next_poll_at", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    assert types == {"pk": "S", "active": "S", "next_poll_at": "N"}
+
+
+def test_secret_holds_no_value_of_ours(template: dict[str, Any]) -> None:
+    secret = template["Resources"]["ApiKeySecret"]
+    assert secret["Condition"] == "CreateApiKeySecret"
+    assert "SecretString" not in secret["Properties"]
+    assert "GenerateSecretString" not in secret["Properties"]
+    text = TEMPLATE.read_text()
+    assert not re.search(r"\bsk-[A-Za-z0-9]{8,}", text), "an API key in the template?"
