@@ -1,0 +1,62 @@
+"""Client of Alibaba Cloud Model Studio's wan2.7-videoedit API (requests + pydantic only)."""
+
+from .client import DashScopeClient
+from .endpoints import CREATE_PATH, LIST_PATH, Region, endpoint_for, normalize_base_url, validate_task_id
+from .errors import (
+    CreateOutcomeUnknown,
+    DashScopeError,
+    FinalError,
+    InvalidRequestError,
+    RetryableError,
+    ThrottledError,
+    classify_response,
+)
+from .models import (
+    API_TZ,
+    MODEL,
+    CreateTaskRequest,
+    CreateTaskResponse,
+    Media,
+    TaskInput,
+    TaskList,
+    TaskListItem,
+    TaskOutput,
+    TaskParameters,
+    TaskResponse,
+    TaskStatus,
+    Usage,
+    format_list_time,
+    parse_api_time,
+)
+
+__all__ = [
+    "API_TZ",
+    "CREATE_PATH",
+    "LIST_PATH",
+    "MODEL",
+    "CreateOutcomeUnknown",
+    "CreateTaskRequest",
+    "CreateTaskResponse",
+    "DashScopeClient",
+    "DashScopeError",
+    "FinalError",
+    "InvalidRequestError",
+    "Media",
+    "Region",
+    "RetryableError",
+    "TaskInput",
+    "TaskList",
+    "TaskListItem",
+    "TaskOutput",
+    "TaskParameters",
+    "TaskResponse",
+    "TaskStatus",
+    "ThrottledError",
+    "Usage",
+    "classify_response",
+    "endpoint_for",
+    "format_list_time",
+    "normalize_base_url",
+    "parse_api_time",
+    "validate_task_id",
+]

@@ -1,0 +1,503 @@
+"""HTTP client of the wan2.7-videoedit API (asynchronous tasks): create, query, cancel, list.
+
+One pooled ``requests.Session`` per client, a (connect, read) timeout on every call, typed errors
+(``errors.py``) and bounded retries with full-jitter backoff where retrying is safe:
+
+- query and list (reads): every retryable error is retried, up to ``max_query_attempts`` attempts.
+- cancel (a POST; sending it twice turns a success into "not PENDING"): retried only when the
+  service provably did not act on it: the connection was never made, 408, 429/Throttling, 503.
+- create: never retried here. A failure that proves nothing was created raises ``RetryableError``
+  (``ThrottledError`` for throttling); one after which a task may exist raises
+  ``CreateOutcomeUnknown``, and the caller reconciles (list/query) before creating again.
+
+Which create failures prove nothing was made: no connection (refused, DNS, connect timeout), 408
+(the server gave up reading the request), 429/``Throttling*`` (refused by rate/quota) and 503
+(refused for load). 500 ``InternalError`` means the service failed *while* handling the request,
+and 502/504 come from a gateway that had already forwarded it (504 is the textbook "may have been
+done"); the reference does not say whether a task exists then, so those are ``CreateOutcomeUnknown``
+like a read timeout or a connection dropped after sending. Guessing "unknown" wrongly costs a
+list call; guessing "safe" wrongly costs a duplicate, billed task, which the reference forbids.
+
+The API key is read per call (a callable may rotate it), sent only in the Authorization header,
+and never appears in reprs, errors or logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import requests
+from pydantic import ValidationError
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util.retry import Retry
+
+from .endpoints import CREATE_PATH, LIST_PATH, cancel_path, normalize_base_url, task_path
+from .errors import (
+    CreateOutcomeUnknown,
+    DashScopeError,
+    FinalError,
+    InvalidRequestError,
+    RetryableError,
+    ThrottledError,
+    classify_response,
+)
+from .models import CreateTaskRequest, CreateTaskResponse, TaskList, TaskListItem, TaskResponse, TaskStatus
+from .models import format_list_time as _format_list_time
+
+__all__ = ["DashScopeClient"]
+
+logger = logging.getLogger("wanedit.dashscope")
+
+_Kind = Literal["read", "create", "cancel"]
+
+POOL_SIZE = 16  # the poller queries up to 8 tasks at once; headroom for list + create
+MAX_ERROR_TEXT = 300
+_USER_AGENT = f"wanedit-dashscope/0.1 python-requests/{requests.__version__}"
+
+
+class _ApiKey:
+    """Holds the key (or the callable giving it); its repr says nothing."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: str | Callable[[], str]) -> None:
+        self._source = source
+
+    def get(self) -> str:
+        try:
+            value = self._source() if callable(self._source) else self._source
+        except Exception as exc:  # noqa: BLE001  (any failure of the secret source: nothing was sent)
+            raise RetryableError(
+                None, "ApiKeyUnavailable", f"the API key could not be obtained ({type(exc).__name__})", None
+            ) from None
+        # Visible ASCII only: anything else is not a key and could break (or leak through) the header.
+        if not isinstance(value, str) or not value or not all("!" <= ch <= "~" for ch in value):
+            raise InvalidRequestError(
+                None, "InvalidApiKey", "the configured API key is empty or not a header-safe token", None
+            )
+        return value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+
+class DashScopeClient:
+    """A client of one API base URL with one API key. Thread-safe for concurrent queries."""
+
+    def __init__(
+        self,
+        api_key: str | Callable[[], str],
+        base_url: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = (3.05, 15),
+        max_query_attempts: int = 4,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 8.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_query_attempts < 1:
+            raise ValueError("max_query_attempts must be at least 1")
+        self._key = _ApiKey(api_key)
+        self.base_url = normalize_base_url(base_url)
+        self.timeout = timeout
+        self.max_query_attempts = max_query_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # jitter, not crypto
+        self._session = session or _pooled_session()
+
+    def __repr__(self) -> str:
+        return f"DashScopeClient(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> DashScopeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ API
+
+    def create_task(self, request: CreateTaskRequest) -> CreateTaskResponse:
+        """Create a task (asynchronous). Never retried: see the module docstring for the outcomes."""
+        data, response = self._attempt("POST", CREATE_PATH, kind="create", body=request.to_body())
+        try:
+            created = CreateTaskResponse.model_validate(data)
+        except ValidationError:
+            raise CreateOutcomeUnknown(
+                response.status_code,
+                "MalformedResponse",
+                "the create answer has no task id; a task may exist",
+                _request_id(data, response),
+            ) from None
+        logger.info(
+            "dashscope task created",
+            extra={"task_id": created.output.task_id, "request_id": created.request_id},
+        )
+        return created
+
+    def get_task(self, task_id: str) -> TaskResponse:
+        """The task's status, and its result (``video_url``, ``usage``) once SUCCEEDED."""
+        path = _path_or_error(task_path, task_id)
+        data, response = self._with_retries("GET", path, kind="read")
+        return _parse(TaskResponse, data, response)
+
+    def cancel_task(self, task_id: str) -> str:
+        """Cancel a PENDING task; returns the request id. Not PENDING any more -> FinalError."""
+        path = _path_or_error(cancel_path, task_id)
+        data, response = self._with_retries("POST", path, kind="cancel")
+        return _request_id(data, response) or ""
+
+    def list_tasks(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        status: TaskStatus | str | None = None,
+        model_name: str | None = None,
+        page_no: int = 1,
+        page_size: int = 10,
+    ) -> TaskList:
+        """One page of this account's tasks created between ``start`` and ``end`` (aware datetimes)."""
+        params = _list_params(start, end, status, model_name, page_no, page_size)
+        data, response = self._with_retries("GET", LIST_PATH, kind="read", params=params)
+        return _parse(TaskList, data, response)
+
+    def iter_tasks(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        status: TaskStatus | str | None = None,
+        model_name: str | None = None,
+        page_size: int = 100,
+        max_pages: int = 50,
+    ) -> Iterator[TaskListItem]:
+        """Every task of the window, page by page, each once (pages may shift while we read).
+
+        Bounded: more than ``max_pages`` pages raises FinalError ``TooManyPages`` rather than
+        silently returning part of the window (a reconciler must not conclude "no task" from it).
+        """
+        seen: set[str] = set()
+        for page_no in range(1, max_pages + 1):
+            page = self.list_tasks(
+                start=start,
+                end=end,
+                status=status,
+                model_name=model_name,
+                page_no=page_no,
+                page_size=page_size,
+            )
+            for item in page.data:
+                if item.task_id not in seen:
+                    seen.add(item.task_id)
+                    yield item
+            if not page.data:
+                return
+            if page.total_page is not None:
+                if page_no >= page.total_page:
+                    return
+            elif len(page.data) < page_size:
+                return
+        raise FinalError(
+            None,
+            "TooManyPages",
+            f"more than {max_pages} pages of {page_size} tasks in the window; narrow it",
+            None,
+        )
+
+    # ------------------------------------------------------------------ transport
+
+    def _with_retries(
+        self, method: str, path: str, *, kind: _Kind, params: dict[str, str] | None = None
+    ) -> tuple[dict[str, Any], requests.Response]:
+        for attempt in range(self.max_query_attempts):
+            try:
+                return self._attempt(method, path, kind=kind, params=params)
+            except DashScopeError as error:
+                if attempt + 1 >= self.max_query_attempts or not _should_retry(kind, error):
+                    raise
+                delay = self._backoff(attempt)
+                if error.retry_after is not None:
+                    if error.retry_after > self.backoff_cap:
+                        raise  # asked to wait longer than we may: let the caller reschedule
+                    delay = max(delay, error.retry_after)
+                logger.info(
+                    "dashscope call failed; retrying",
+                    extra={
+                        "method": method,
+                        "path": path,
+                        "status": error.status,
+                        "code": error.code,
+                        "attempt": attempt + 1,
+                        "delay": round(delay, 3),
+                    },
+                )
+                self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+        return self._rng.uniform(0, min(self.backoff_cap, self.backoff_base * 2**attempt))
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: _Kind,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], requests.Response]:
+        key = self._key.get()
+        headers = {
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": _USER_AGENT,
+        }
+        if kind == "create":
+            headers["X-DashScope-Async"] = "enable"
+        payload = json.dumps(body, ensure_ascii=False).encode("utf-8") if body is not None else None
+        started = time.monotonic()
+        try:
+            response = self._session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                data=payload,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,  # never carry the key anywhere else
+            )
+        except requests.RequestException as exc:
+            raise _transport_error(exc, kind, key) from None
+        elapsed_ms = round((time.monotonic() - started) * 1000)
+        data = _json_object(response)
+        request_id = _request_id(data, response)
+        logger.debug(
+            "dashscope %s %s -> %s",
+            method,
+            path,
+            response.status_code,
+            extra={"status": response.status_code, "request_id": request_id, "elapsed_ms": elapsed_ms},
+        )
+        if 200 <= response.status_code < 300:
+            if data is None:
+                raise _malformed(kind, response, request_id)
+            return data, response
+        raise _http_error(kind, response, data, key)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _pooled_session() -> requests.Session:
+    session = requests.Session()
+    # No retries below us: the client decides what is safe to send twice.
+    adapter = HTTPAdapter(
+        pool_connections=4,
+        pool_maxsize=POOL_SIZE,
+        max_retries=Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False),
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.trust_env = False  # no ~/.netrc credentials or proxy settings picked up implicitly
+    return session
+
+
+def _path_or_error(build: Callable[[str], str], task_id: str) -> str:
+    try:
+        return build(task_id)
+    except ValueError as exc:
+        raise InvalidRequestError(None, "InvalidTaskId", str(exc), None) from None
+
+
+def _list_params(
+    start: datetime,
+    end: datetime,
+    status: TaskStatus | str | None,
+    model_name: str | None,
+    page_no: int,
+    page_size: int,
+) -> dict[str, str]:
+    try:
+        start_text, end_text = _format_list_time(start), _format_list_time(end)
+    except ValueError as exc:
+        raise InvalidRequestError(None, "InvalidParameter", str(exc), None) from None
+    if end < start:
+        raise InvalidRequestError(None, "InvalidParameter", "end must not be before start", None)
+    if page_no < 1 or page_size < 1:
+        raise InvalidRequestError(None, "InvalidParameter", "page_no and page_size must be at least 1", None)
+    params = {"start_time": start_text, "end_time": end_text}
+    if model_name:
+        params["model_name"] = model_name
+    if status:
+        params["status"] = str(status.value if isinstance(status, TaskStatus) else status).upper()
+    params["page_no"] = str(page_no)
+    params["page_size"] = str(page_size)
+    return params
+
+
+def _should_retry(kind: _Kind, error: DashScopeError) -> bool:
+    if not isinstance(error, RetryableError):
+        return False
+    if kind == "read":
+        return True
+    if kind == "cancel":
+        return error.delivered is False or isinstance(error, ThrottledError) or error.status in (408, 503)
+    return False  # create: never
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """True when the exception proves no byte of the request reached the server."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError | ConnectTimeoutError):  # refused, DNS, connect timeout
+            return True
+        if isinstance(current, BaseException):
+            stack.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+            stack.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return False
+
+
+def _transport_error(exc: requests.RequestException, kind: _Kind, key: str) -> DashScopeError:
+    not_sent = _not_sent(exc)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        code = "ConnectTimeout"
+    elif isinstance(exc, requests.exceptions.ReadTimeout):
+        code = "ReadTimeout"
+    elif not_sent:
+        code = "ConnectionFailed"
+    else:
+        code = "ConnectionLost"
+    detail = _scrub(f"{type(exc).__name__}: {exc}", key)
+    if kind == "create" and not not_sent:
+        error: DashScopeError = CreateOutcomeUnknown(
+            None, code, f"create sent but not answered; a task may exist ({detail})", None
+        )
+    else:
+        error = RetryableError(None, code, f"no answer from the API ({detail})", None)
+    error.delivered = False if not_sent else None
+    return error
+
+
+def _http_error(
+    kind: _Kind, response: requests.Response, data: dict[str, Any] | None, key: str
+) -> DashScopeError:
+    status = response.status_code
+    code = _text(data.get("code")) if data else None
+    message = _text(data.get("message")) if data else None
+    if not message:
+        message = f"HTTP {status} {response.reason or ''}".strip()
+        if data is None and response.content:
+            message += f": {_snippet(response)}"
+    message = _scrub(message, key)
+    request_id = _request_id(data, response)
+    error = classify_response(status, code, message, request_id, retry_after=_retry_after(response))
+    if (
+        kind == "create"
+        and isinstance(error, RetryableError)
+        and not isinstance(error, ThrottledError)
+        and status not in (408, 503)
+    ):
+        error = CreateOutcomeUnknown(status, code, message, request_id, retry_after=error.retry_after)
+    error.delivered = True
+    return error
+
+
+def _malformed(kind: _Kind, response: requests.Response, request_id: str | None) -> DashScopeError:
+    message = f"HTTP {response.status_code} with a body that is not a JSON object"
+    if kind == "create":
+        error: DashScopeError = CreateOutcomeUnknown(
+            response.status_code, "MalformedResponse", message + "; a task may exist", request_id
+        )
+    else:
+        error = RetryableError(response.status_code, "MalformedResponse", message, request_id)
+    error.delivered = True
+    return error
+
+
+def _parse(model: Any, data: dict[str, Any], response: requests.Response) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) or "(body)" for e in exc.errors()[:5])
+        raise RetryableError(
+            response.status_code,
+            "MalformedResponse",
+            f"the answer does not have the documented shape (fields: {fields})",
+            _request_id(data, response),
+        ) from None
+
+
+def _json_object(response: requests.Response) -> dict[str, Any] | None:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _request_id(data: dict[str, Any] | None, response: requests.Response) -> str | None:
+    if data and isinstance(data.get("request_id"), str) and data["request_id"]:
+        return str(data["request_id"])
+    for header in ("X-DashScope-Request-Id", "X-Request-Id", "EagleEye-TraceId"):
+        if response.headers.get(header):
+            return str(response.headers[header])
+    return None
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _snippet(response: requests.Response) -> str:
+    text = response.content[:2000].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return text[:MAX_ERROR_TEXT] + ("..." if len(text) > MAX_ERROR_TEXT else "")
+
+
+def _scrub(text: str, key: str) -> str:
+    return text.replace(key, "***") if key else text
