@@ -12,9 +12,10 @@ import pytest
 from local.emulator import Emulator, ManualClock
 from local.emulator.clock import CST
 from local.samplemedia import make_image
+from tests import emulator_fixtures as ef
 from tests.emulator_fixtures import API_KEY, Api, MediaServer, body
 
-pytest_plugins = ("tests.emulator_fixtures",)
+clock, emu, media = ef.clock, ef.emu, ef.media  # fixtures
 
 TS = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
