@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 CST = timezone(timedelta(hours=8))  # the service reports wall times in UTC+8
@@ -69,7 +69,3 @@ def parse_compact_cst(text: str) -> float:
     """``YYYYMMDDhhmmss`` (UTC+8 wall time, as the list API takes it) -> epoch seconds."""
     dt = datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=CST)
     return dt.timestamp()
-
-
-def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat()

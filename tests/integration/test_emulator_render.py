@@ -213,3 +213,32 @@ def test_samplemedia_clip_and_probe(tmp_path: Any) -> None:
     for fmt, magic in (("PNG", b"\x89PNG"), ("JPEG", b"\xff\xd8"), ("BMP", b"BM"), ("WEBP", b"RIFF")):
         assert make_image(tmp_path / f"i.{fmt}", width=250, height=260, fmt=fmt).startswith(magic)
     assert Image.open(tmp_path / "i.PNG").size == (250, 260)
+
+
+def test_input_through_a_moto_s3_presigned_url(emu: Emulator, media: MediaServer) -> None:
+    """The worker GETs the presigned URL exactly as given (SigV4 query string intact), like the service."""
+    boto3 = pytest.importorskip("boto3")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://{host}:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket="inbox")
+        s3.put_object(Bucket="inbox", Key="incoming/a b.mp4", Body=(media.root / "clip.mp4").read_bytes())
+        url = s3.generate_presigned_url(
+            "get_object", Params={"Bucket": "inbox", "Key": "incoming/a b.mp4"}, ExpiresIn=900
+        )
+        assert "Signature" in url
+        _q, data = _video(emu, url, resolution="720P", ratio="1:1")
+        assert (probe(data)["width"], probe(data)["height"]) == (960, 960)
+        assert emu.counters["created_bodies"][0]["input"]["media"][0]["url"] == url
+    finally:
+        server.stop()
