@@ -187,7 +187,9 @@ def s3_event(bucket: str, key: str, detail_type: str = "Object Created") -> dict
 def test_cfn_lint_is_clean() -> None:
     from cfnlint.api import ManualArgs, lint_file
 
-    matches = lint_file(TEMPLATE, config=ManualArgs(regions=["ap-southeast-1", "us-east-1"]))
+    # Informational checks too (explicit deletion policies, queue retention): the template is clean of them.
+    config = ManualArgs(regions=["ap-southeast-1", "us-east-1"], include_checks=["I"])
+    matches = lint_file(TEMPLATE, config=config)
     assert [str(m) for m in matches] == []
 
 
@@ -378,6 +380,9 @@ def test_consumed_queues_have_dlqs_and_sound_timeouts(template: dict[str, Any]) 
         timeout = function_setting(template, function_id, "Timeout")
         window = event["Properties"].get("MaximumBatchingWindowInSeconds", 0)
         assert queue["VisibilityTimeout"] >= 6 * timeout + window, queue_id
+        # A message moved to the DLQ keeps its enqueue time: the DLQ must keep it longer.
+        dlq_retention = template["Resources"][dlq_id]["Properties"]["MessageRetentionPeriod"]
+        assert dlq_retention > queue["MessageRetentionPeriod"], queue_id
 
 
 def test_every_dlq_has_an_alarm(template: dict[str, Any]) -> None:
