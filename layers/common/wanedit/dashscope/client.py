@@ -31,10 +31,10 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import requests
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
@@ -57,10 +57,16 @@ __all__ = ["DashScopeClient"]
 logger = logging.getLogger("wanedit.dashscope")
 
 _Kind = Literal["read", "create", "cancel"]
+_M = TypeVar("_M", bound=BaseModel)
 
 POOL_SIZE = 16  # the poller queries up to 8 tasks at once; headroom for list + create
 MAX_ERROR_TEXT = 300
 _USER_AGENT = f"wanedit-dashscope/0.1 python-requests/{requests.__version__}"
+
+
+class _CancelResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    request_id: str | None = None
 
 
 class _ApiKey:
@@ -133,16 +139,9 @@ class DashScopeClient:
 
     def create_task(self, request: CreateTaskRequest) -> CreateTaskResponse:
         """Create a task (asynchronous). Never retried: see the module docstring for the outcomes."""
-        data, response = self._attempt("POST", CREATE_PATH, kind="create", body=request.to_body())
-        try:
-            created = CreateTaskResponse.model_validate(data)
-        except ValidationError:
-            raise CreateOutcomeUnknown(
-                response.status_code,
-                "MalformedResponse",
-                "the create answer has no task id; a task may exist",
-                _request_id(data, response),
-            ) from None
+        created = self._attempt(
+            "POST", CREATE_PATH, kind="create", model=CreateTaskResponse, body=request.to_body()
+        )
         logger.info(
             "dashscope task created",
             extra={"task_id": created.output.task_id, "request_id": created.request_id},
@@ -152,14 +151,12 @@ class DashScopeClient:
     def get_task(self, task_id: str) -> TaskResponse:
         """The task's status, and its result (``video_url``, ``usage``) once SUCCEEDED."""
         path = _path_or_error(task_path, task_id)
-        data, response = self._with_retries("GET", path, kind="read")
-        return _parse(TaskResponse, data, response)
+        return self._with_retries("GET", path, kind="read", model=TaskResponse)
 
     def cancel_task(self, task_id: str) -> str:
         """Cancel a PENDING task; returns the request id. Not PENDING any more -> FinalError."""
         path = _path_or_error(cancel_path, task_id)
-        data, response = self._with_retries("POST", path, kind="cancel")
-        return _request_id(data, response) or ""
+        return self._with_retries("POST", path, kind="cancel", model=_CancelResponse).request_id or ""
 
     def list_tasks(
         self,
@@ -173,8 +170,7 @@ class DashScopeClient:
     ) -> TaskList:
         """One page of this account's tasks created between ``start`` and ``end`` (aware datetimes)."""
         params = _list_params(start, end, status, model_name, page_no, page_size)
-        data, response = self._with_retries("GET", LIST_PATH, kind="read", params=params)
-        return _parse(TaskList, data, response)
+        return self._with_retries("GET", LIST_PATH, kind="read", params=params, model=TaskList)
 
     def iter_tasks(
         self,
@@ -222,11 +218,11 @@ class DashScopeClient:
     # ------------------------------------------------------------------ transport
 
     def _with_retries(
-        self, method: str, path: str, *, kind: _Kind, params: dict[str, str] | None = None
-    ) -> tuple[dict[str, Any], requests.Response]:
+        self, method: str, path: str, *, kind: _Kind, model: type[_M], params: dict[str, str] | None = None
+    ) -> _M:
         for attempt in range(self.max_query_attempts):
             try:
-                return self._attempt(method, path, kind=kind, params=params)
+                return self._attempt(method, path, kind=kind, model=model, params=params)
             except DashScopeError as error:
                 if attempt + 1 >= self.max_query_attempts or not _should_retry(kind, error):
                     raise
@@ -259,10 +255,29 @@ class DashScopeClient:
         path: str,
         *,
         kind: _Kind,
+        model: type[_M],
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
-    ) -> tuple[dict[str, Any], requests.Response]:
+    ) -> _M:
+        """One request, its answer parsed into ``model``; any failure as a classified, scrubbed error."""
         key = self._key.get()
+        try:
+            data, response = self._exchange(method, path, kind=kind, key=key, params=params, body=body)
+            return _parse(kind, model, data, response)
+        except DashScopeError as error:
+            _scrub_error(error, key)
+            raise
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: _Kind,
+        key: str,
+        params: dict[str, str] | None,
+        body: dict[str, Any] | None,
+    ) -> tuple[dict[str, Any], requests.Response]:
         headers = {
             "Authorization": f"Bearer {key}",
             "Content-Type": "application/json",
@@ -287,7 +302,7 @@ class DashScopeClient:
             raise _transport_error(exc, kind, key) from None
         elapsed_ms = round((time.monotonic() - started) * 1000)
         data = _json_object(response)
-        request_id = _request_id(data, response)
+        request_id = _scrub(_request_id(data, response) or "", key) or None
         logger.debug(
             "dashscope %s %s -> %s",
             method,
@@ -438,17 +453,27 @@ def _malformed(kind: _Kind, response: requests.Response, request_id: str | None)
     return error
 
 
-def _parse(model: Any, data: dict[str, Any], response: requests.Response) -> Any:
+def _parse(kind: _Kind, model: type[_M], data: dict[str, Any], response: requests.Response) -> _M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) or "(body)" for e in exc.errors()[:5])
-        raise RetryableError(
-            response.status_code,
-            "MalformedResponse",
-            f"the answer does not have the documented shape (fields: {fields})",
-            _request_id(data, response),
-        ) from None
+        message = f"the answer does not have the documented shape (fields: {fields})"
+        args = (response.status_code, "MalformedResponse", message, _request_id(data, response))
+        if kind == "create":
+            error: DashScopeError = CreateOutcomeUnknown(*args[:2], message + "; a task may exist", args[3])
+        else:
+            error = RetryableError(*args)
+        error.delivered = True
+        raise error from None
+
+
+def _scrub_error(error: DashScopeError, key: str) -> None:
+    """Whatever the server echoed, the key does not leave in an error."""
+    error.message = _scrub(error.message, key)
+    error.code = _scrub(error.code, key) if error.code else error.code
+    error.request_id = _scrub(error.request_id, key) if error.request_id else error.request_id
+    error.args = (error.status, error.code, error.message, error.request_id)
 
 
 def _json_object(response: requests.Response) -> dict[str, Any] | None:
