@@ -8,12 +8,14 @@ function would get (built from the template), and the services they use are inst
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import boto3
+import requests
 from moto.server import ThreadedMotoServer
 
 from local.emulator import Emulator
@@ -73,10 +75,13 @@ class LocalStack:
     # lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         endpoint = f"http://{host}:{port}"
+        # moto keeps its state per process, not per server: start every stack from nothing.
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
         self.emulator = Emulator(
             api_key=self._api_key,
             clock=self._emulator_clock,

@@ -23,9 +23,10 @@ def record_handler(record: SQSRecord) -> None:
     event = S3EventBridgeNotificationEvent(json.loads(record.body))
     obj = event.detail.object
     logger.append_keys(key=obj.key)
+    # The key as sent (URL-encoded by S3); the use case resolves it against the bucket.
     outcome = handle_object_created(
         services(),
-        ObjectEvent(bucket=event.detail.bucket.name, key=obj.key, version_id=obj.version_id, etag=obj.etag),
+        ObjectEvent(bucket=event.detail.bucket.name, key=obj["key"], version_id=obj.get("version-id")),
     )
     metrics.add_metric(name=f"Intake_{outcome}", unit=MetricUnit.Count, value=1)
 

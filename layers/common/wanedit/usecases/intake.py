@@ -32,12 +32,11 @@ Outcome = Literal["ignored", "waiting", "duplicate", "rejected", "queued", "subm
 
 @dataclass(frozen=True)
 class ObjectEvent:
-    """The part of an S3 "Object Created" event that matters here."""
+    """The part of an S3 "Object Created" event that matters here (`key` exactly as the event has it)."""
 
     bucket: str
     key: str
     version_id: str | None = None
-    etag: str | None = None
 
 
 def handle_object_created(svc: Services, event: ObjectEvent) -> Outcome:
@@ -69,13 +68,17 @@ def handle_object_created(svc: Services, event: ObjectEvent) -> Outcome:
 
 
 def _locate(svc: Services, event: ObjectEvent) -> ObjectInfo | None:
-    """The object version the event names; keys in notifications may arrive URL-encoded."""
-    info = svc.objects.head(event.key, event.version_id)
-    if info is None:
-        decoded = unquote_plus(event.key)
-        if decoded != event.key:
-            info = svc.objects.head(decoded, event.version_id)
-    return info
+    """The object version the event names.
+
+    S3 URL-encodes keys in its events ("a b+c.mp4" arrives as "a+b%2Bc.mp4"); emulations do not
+    always. The decoded key is tried first, the key as sent second.
+    """
+    version = event.version_id if event.version_id not in (None, "null") else None
+    for key in dict.fromkeys((unquote_plus(event.key), event.key)):
+        info = svc.objects.head(key, version)
+        if info is not None:
+            return info
+    return None
 
 
 def _identity(info: ObjectInfo) -> str:
