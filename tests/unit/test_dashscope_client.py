@@ -348,7 +348,7 @@ class RecordingSession(requests.Session):
         self.kwargs: list[dict[str, Any]] = []
         self.raise_exc = raise_exc
 
-    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
         self.kwargs.append({"method": method, "url": url, **kwargs})
         if self.raise_exc is not None:
             raise self.raise_exc
@@ -432,7 +432,7 @@ def test_endpoint_for_unknown_region() -> None:
 )
 def test_explicit_base_url_wins(base_url: str, expected: str) -> None:
     for region in ("singapore", "intl", "beijing"):
-        assert endpoint_for(region, "ws-1", base_url) == expected  # type: ignore[arg-type]
+        assert endpoint_for(region, "ws-1", base_url) == expected
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,11 @@ done"); the reference does not say whether a task exists then, so those are ``Cr
 like a read timeout or a connection dropped after sending. Guessing "unknown" wrongly costs a
 list call; guessing "safe" wrongly costs a duplicate, billed task, which the reference forbids.
 
+Backoff before retry n (0-based) is ``uniform(0, min(backoff_cap, backoff_base * 2**n))``; a
+``Retry-After`` (seconds or HTTP date) raises that to at least the asked wait, and one longer than
+``backoff_cap`` ends the retries at once: the error (with ``retry_after``) goes to the caller, whose
+schedule (the poller's next run, a QUEUED job) is the better place to wait that long.
+
 The API key is read per call (a callable may rotate it), sent only in the Authorization header,
 and never appears in reprs, errors or logs.
 """
