@@ -19,7 +19,9 @@ def _local_up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with LocalStack(time_scale=args.time_scale, max_concurrent_tasks=args.max_concurrent, quiet=not args.verbose) as stack:
+    with LocalStack(
+        time_scale=args.time_scale, max_concurrent_tasks=args.max_concurrent, quiet=not args.verbose
+    ) as stack:
         stack.run_background(poll_every=args.poll_every)
         state = stack.write_state()
         r = stack.resources
@@ -28,7 +30,10 @@ def _local_up(args: argparse.Namespace) -> int:
         print(f"  bucket         {r.bucket}")
         print(f"  emulator       {stack.emulator.base_url}")
         print(f"  state file     {state}")
-        print("  try:  aws s3 cp clip.mp4 s3://%s/incoming/demo/clip.mp4 --endpoint-url %s" % (r.bucket, r.endpoint_url))
+        print(
+            f"  try:  aws s3 cp clip.mp4 s3://{r.bucket}/incoming/demo/clip.mp4"
+            f" --endpoint-url {r.endpoint_url}"
+        )
         sys.stdout.flush()
         stop.wait()
         print("stopping")
@@ -36,14 +41,20 @@ def _local_up(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wanedit", description="Bucket-triggered video editing with Wan 2.7.")
+    parser = argparse.ArgumentParser(
+        prog="wanedit", description="Bucket-triggered video editing with Wan 2.7."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    local = commands.add_parser("local", help="run the pipeline on this machine (moto + the DashScope emulator)")
+    local = commands.add_parser(
+        "local", help="run the pipeline on this machine (moto + the DashScope emulator)"
+    )
     local_commands = local.add_subparsers(dest="local_command", required=True)
     up = local_commands.add_parser("up", help="start the local stack and keep it running until Ctrl-C")
     up.add_argument("--time-scale", type=float, default=30.0, help="emulated API time runs this much faster")
     up.add_argument("--max-concurrent", type=int, default=5, help="MaxConcurrentTasks (default 5)")
-    up.add_argument("--poll-every", type=float, default=60.0, help="the schedule's rate in seconds (default 60)")
+    up.add_argument(
+        "--poll-every", type=float, default=60.0, help="the schedule's rate in seconds (default 60)"
+    )
     up.add_argument("--verbose", action="store_true", help="show the functions' logs")
     up.set_defaults(run=_local_up)
     return parser

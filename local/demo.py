@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 from local.samplemedia import make_clip, probe
 from local.stack import REPO, LocalStack
+from wanedit.jobs import Job
 
 OUTPUT = REPO / "demo-output"
 STEM = "demo/sample"
@@ -60,7 +60,7 @@ def main() -> int:
     return 0
 
 
-def _wait_for_job(stack: LocalStack):  # type: ignore[no-untyped-def]
+def _wait_for_job(stack: LocalStack) -> Job | None:
     """Show each state the job passes through until it ends (or the timeout)."""
     from wanedit.container import services
 
@@ -68,7 +68,11 @@ def _wait_for_job(stack: LocalStack):  # type: ignore[no-untyped-def]
     while time.monotonic() - started < TIMEOUT_SECONDS:
         jobs = services().store.list_jobs()
         job = jobs[0] if jobs else None
-        state = f"{job.state.value}{'/' + job.task_status if job and job.task_status else ''}" if job else "WAITING"
+        state = (
+            f"{job.state.value}{'/' + job.task_status if job and job.task_status else ''}"
+            if job
+            else "WAITING"
+        )
         if state != seen:
             task = f" task {job.task_id}" if job and job.task_id else ""
             print(f"  [{time.monotonic() - started:5.1f} s] {state}{task}", flush=True)

@@ -52,7 +52,7 @@ class FakeLambdaContext:
 
 
 def _handler(name: str) -> Callable[[dict[str, Any], Any], Any]:
-    return importlib.import_module(f"functions.{name}.app").lambda_handler  # type: ignore[no-any-return]
+    return importlib.import_module(f"functions.{name}.app").lambda_handler
 
 
 @dataclass
@@ -65,7 +65,9 @@ class PumpStats:
 class Pump:
     """Delivers queue messages and schedule ticks to the handlers, one step at a time or in a loop."""
 
-    def __init__(self, resources: LocalResources, clock: Clock, *, redeliver_failures_at_once: bool = True) -> None:
+    def __init__(
+        self, resources: LocalResources, clock: Clock, *, redeliver_failures_at_once: bool = True
+    ) -> None:
         self.resources = resources
         self.clock = clock
         self.stats = PumpStats()
@@ -140,7 +142,9 @@ class Pump:
         queue_arn = self._queue_arn(queue_url)
         event = {"Records": [self._record(message, queue_arn) for message in messages]}
         self._count(function, len(messages))
-        context = FakeLambdaContext(f"wanedit-{function}", self.clock, 900.0 if function == "complete" else 60.0)
+        context = FakeLambdaContext(
+            f"wanedit-{function}", self.clock, 900.0 if function == "complete" else 60.0
+        )
         try:
             result = _handler(function)(event, context) or {}
             failed_ids = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}

@@ -100,7 +100,7 @@ class LocalStack:
         if self._quiet:
             env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
         self._apply_env(env)
-        container.install(container.build_services(Settings(), clock=self.clock))  # type: ignore[call-arg]
+        container.install(container.build_services(Settings(), clock=self.clock))
         self.pump = Pump(self.resources, self.clock)
         return self
 

@@ -25,7 +25,9 @@ def put(stack: Any, key: str, body: bytes) -> None:
 
 
 def sidecar(**fields: Any) -> bytes:
-    return json.dumps({"prompt": "Turn the scene into a claymation style", "resolution": "720P", **fields}).encode()
+    return json.dumps(
+        {"prompt": "Turn the scene into a claymation style", "resolution": "720P", **fields}
+    ).encode()
 
 
 def run_to_end(stack: Any, *, ticks: int = 6) -> list[Any]:

@@ -18,18 +18,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from wanedit.dashscope import (
-    CreateOutcomeUnknown,
-    CreateTaskRequest,
-    DashScopeClient,
-    DashScopeError,
-    FinalError,
-    InvalidRequestError,
-    RetryableError,
-    TaskStatus,
-    ThrottledError,
-    endpoint_for,
-)
 
 from tests.unit.test_dashscope_models import (
     CREATE_SUCCESS,
@@ -41,6 +29,18 @@ from tests.unit.test_dashscope_models import (
     SDK_QUERY_SR_STRING,
     parse_curl,
     request_from_curl_body,
+)
+from wanedit.dashscope import (
+    CreateOutcomeUnknown,
+    CreateTaskRequest,
+    DashScopeClient,
+    DashScopeError,
+    FinalError,
+    InvalidRequestError,
+    RetryableError,
+    TaskStatus,
+    ThrottledError,
+    endpoint_for,
 )
 
 KEY = "sk-SECRET-do-not-leak-0123456789abcdef"

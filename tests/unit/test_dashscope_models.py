@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
+
 from wanedit.dashscope import (
     API_TZ,
     CreateTaskRequest,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+
+from tests.unit import mediafiles as mf
 from wanedit.media import (
     BytesRangeReader,
     CountingReader,
@@ -14,8 +16,6 @@ from wanedit.media import (
     probe_image_reader,
 )
 from wanedit.media.imageprobe import HEADER_BYTES
-
-from tests.unit import mediafiles as mf
 
 
 def probe(data: bytes) -> ImageInfo:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+
+from tests.unit import mediafiles as mf
 from wanedit.media import (
     BytesRangeReader,
     CountingReader,
@@ -13,8 +15,6 @@ from wanedit.media import (
     VideoInfo,
     probe_video,
 )
-
-from tests.unit import mediafiles as mf
 
 
 def probe(data: bytes) -> VideoInfo:

@@ -52,4 +52,8 @@ def test_job_identity_is_the_pair_of_versions():
 def test_terminal_and_slot_holding_states():
     assert {s for s in JobState if s.is_terminal} == TERMINAL_STATES
     assert not JobState.SUCCEEDED.is_terminal  # persisting still to do
-    assert {s for s in JobState if s.holds_slot} == {JobState.SUBMITTING, JobState.RECONCILING, JobState.SUBMITTED}
+    assert {s for s in JobState if s.holds_slot} == {
+        JobState.SUBMITTING,
+        JobState.RECONCILING,
+        JobState.SUBMITTED,
+    }

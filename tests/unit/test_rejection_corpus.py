@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.unit import mediafiles as mf
 from wanedit.media import (
     BytesRangeReader,
     FileRangeReader,
@@ -27,8 +29,6 @@ from wanedit.media import (
 from wanedit.problems import Problem
 from wanedit.sidecar import SidecarError, parse_sidecar
 from wanedit.validation import ImageFinding, check_keys, check_video, image_keys, validate_request
-
-from tests.unit import mediafiles as mf
 
 Source = Callable[[Path], RangeReader]
 """Makes the file (in a temporary folder, for sparse files) and returns a reader over it."""

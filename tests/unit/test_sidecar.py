@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from wanedit.problems import Problem
 from wanedit.sidecar import (
     MAX_SIDECAR_BYTES,

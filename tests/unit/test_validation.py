@@ -7,6 +7,8 @@ import dataclasses
 import json
 
 import pytest
+
+from tests.unit import mediafiles as mf
 from wanedit.media import BytesRangeReader, ImageInfo, ProbeError, VideoInfo, probe_image, probe_video
 from wanedit.problems import Problem, safe_value
 from wanedit.sidecar import Sidecar
@@ -21,8 +23,6 @@ from wanedit.validation import (
     resolve_key,
     validate_request,
 )
-
-from tests.unit import mediafiles as mf
 
 SIDECAR_KEY = "incoming/shoot/clip.json"
 GOOD_VIDEO = VideoInfo("mp4", "isom", 5.0, 1280, 720, True, True, "avc1", 3_000_000)

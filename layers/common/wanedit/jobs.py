@@ -41,7 +41,9 @@ TERMINAL_STATES = frozenset(
 )
 
 
-def job_id_for(bucket: str, video_key: str, video_version: str, sidecar_key: str, sidecar_version: str) -> str:
+def job_id_for(
+    bucket: str, video_key: str, video_version: str, sidecar_key: str, sidecar_version: str
+) -> str:
     """Content identity: the same pair of object versions always maps to the same job id."""
     material = "\x1f".join((bucket, video_key, video_version, sidecar_key, sidecar_version))
     return "j-" + hashlib.sha256(material.encode("utf-8")).hexdigest()[:24]

@@ -18,8 +18,14 @@ DETAIL_REJECTED = "Video Edit Rejected"
 
 # What a user can do about each API error code (the reference's codes; prefix match).
 _API_ERROR_FIXES: tuple[tuple[str, str], ...] = (
-    ("InvalidParameter", "The service refused the input: check the message, fix the clip or sidecar, upload again."),
-    ("DataInspectionFailed", "The content was flagged by the service's inspection: change the prompt or media."),
+    (
+        "InvalidParameter",
+        "The service refused the input: check the message, fix the clip or sidecar, upload again.",
+    ),
+    (
+        "DataInspectionFailed",
+        "The content was flagged by the service's inspection: change the prompt or media.",
+    ),
     ("InvalidApiKey", "The API key in Secrets Manager is wrong or for another region: put the right key."),
     ("AccessDenied", "The key's account may not use this model or region: check Model Studio permissions."),
     ("Arrearage", "The Model Studio account is in arrears: top it up, then upload the sidecar again."),
@@ -28,7 +34,9 @@ _API_ERROR_FIXES: tuple[tuple[str, str], ...] = (
 
 
 def iso(epoch: float | None) -> str | None:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds") if epoch is not None else None
+    return (
+        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds") if epoch is not None else None
+    )
 
 
 def fix_for_api_error(code: str | None) -> str:
@@ -75,7 +83,7 @@ def failure_report(job: Job, now: float) -> dict[str, Any]:
 
 _STATE_FIXES = {
     JobState.CANCELED: "The task was canceled. Upload the sidecar again to start a new job.",
-    JobState.EXPIRED: "The task or its result outlived the API's 24 h. Upload the sidecar again to start over.",
+    JobState.EXPIRED: "The task or its result outlived the API's 24 h. Upload the sidecar again to retry.",
 }
 
 

@@ -29,7 +29,9 @@ class ResultDownloadError(Exception):
 class ResultDownloader:
     """Streams a result URL; the URL is a bearer credential, so it never goes into messages."""
 
-    def __init__(self, *, session: requests.Session | None = None, timeout: tuple[float, float] = (5, 60)) -> None:
+    def __init__(
+        self, *, session: requests.Session | None = None, timeout: tuple[float, float] = (5, 60)
+    ) -> None:
         self._session = session or requests.Session()
         self._session.mount("https://", HTTPAdapter(pool_maxsize=4))
         self._timeout = timeout
@@ -38,7 +40,9 @@ class ResultDownloader:
     def open(self, url: str) -> Iterator[tuple[int | None, Iterator[bytes]]]:
         """(content length or None, chunk iterator); ResultUnavailable on 4xx, else ResultDownloadError."""
         try:
-            with self._session.get(url, stream=True, timeout=self._timeout, allow_redirects=False) as response:
+            with self._session.get(
+                url, stream=True, timeout=self._timeout, allow_redirects=False
+            ) as response:
                 if 400 <= response.status_code < 500:
                     raise ResultUnavailable(response.status_code, response.reason or "")
                 if response.status_code != 200:

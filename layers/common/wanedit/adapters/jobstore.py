@@ -107,7 +107,9 @@ class JobStore:
             if value is None:
                 removes.append(f"#c{index}")
             else:
-                values[f":c{index}"] = _to_dynamo(value.model_dump() if hasattr(value, "model_dump") else value)
+                values[f":c{index}"] = _to_dynamo(
+                    value.model_dump() if hasattr(value, "model_dump") else value
+                )
                 sets.append(f"#c{index} = :c{index}")
         names["#active"], names["#next"] = "active", "next_poll_at"
         if next_poll_at is not None and not to.is_terminal:
@@ -177,7 +179,10 @@ class JobStore:
     def list_jobs(self, limit: int = 1000) -> list[Job]:
         """All jobs (for the CLI and tests; a scan is fine at this table's size)."""
         jobs: list[Job] = []
-        kwargs: dict[str, Any] = {"FilterExpression": "begins_with(pk, :p)", "ExpressionAttributeValues": {":p": "JOB#"}}
+        kwargs: dict[str, Any] = {
+            "FilterExpression": "begins_with(pk, :p)",
+            "ExpressionAttributeValues": {":p": "JOB#"},
+        }
         while len(jobs) < limit:
             page = self._table.scan(**kwargs)
             jobs += [self._job_from_item(item) for item in page.get("Items", [])]

@@ -25,7 +25,9 @@ class CompletionQueue:
 class Notifier:
     """Announces outcomes on EventBridge (for rules) and SNS (for people)."""
 
-    def __init__(self, *, event_bus: str, topic_arn: str, events_client: Any = None, sns_client: Any = None) -> None:
+    def __init__(
+        self, *, event_bus: str, topic_arn: str, events_client: Any = None, sns_client: Any = None
+    ) -> None:
         self._bus, self._topic = event_bus, topic_arn
         self._events = events_client or boto3.client("events")
         self._sns = sns_client if sns_client is not None else (boto3.client("sns") if topic_arn else None)
@@ -33,7 +35,9 @@ class Notifier:
     def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
         body = json.dumps(detail, ensure_ascii=False)
         response = self._events.put_events(
-            Entries=[{"Source": EVENT_SOURCE, "DetailType": detail_type, "Detail": body, "EventBusName": self._bus}]
+            Entries=[
+                {"Source": EVENT_SOURCE, "DetailType": detail_type, "Detail": body, "EventBusName": self._bus}
+            ]
         )
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"EventBridge refused the {detail_type!r} event: {response['Entries']}")

@@ -39,7 +39,11 @@ class S3RangeReader:
         if length <= 0 or offset >= self.size:
             return b""
         end = min(offset + length, self.size) - 1
-        kwargs: dict[str, Any] = {"Bucket": self._bucket, "Key": self._info.key, "Range": f"bytes={offset}-{end}"}
+        kwargs: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Key": self._info.key,
+            "Range": f"bytes={offset}-{end}",
+        }
         if self._info.version_id:
             kwargs["VersionId"] = self._info.version_id
         body = self._client.get_object(**kwargs)["Body"].read()
@@ -55,7 +59,9 @@ class ObjectStore:
         self.bucket = bucket
         # SigV4 presigning with virtual-host addressing except on a local endpoint (moto), where
         # path style keeps loopback URLs valid.
-        self._client = client or boto3.client("s3", config=Config(signature_version="s3v4", retries={"mode": "standard"}))
+        self._client = client or boto3.client(
+            "s3", config=Config(signature_version="s3v4", retries={"mode": "standard"})
+        )
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
@@ -64,7 +70,12 @@ class ObjectStore:
         try:
             response = self._client.head_object(**kwargs)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "NoSuchVersion"):
+            if error.response.get("Error", {}).get("Code") in (
+                "404",
+                "NoSuchKey",
+                "NotFound",
+                "NoSuchVersion",
+            ):
                 return None
             raise
         version = response.get("VersionId")
@@ -90,9 +101,16 @@ class ObjectStore:
             params["VersionId"] = version_id
         return str(self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_seconds))
 
-    def put_json(self, key: str, document: Mapping[str, Any], *, tags: Mapping[str, str] | None = None) -> None:
+    def put_json(
+        self, key: str, document: Mapping[str, Any], *, tags: Mapping[str, str] | None = None
+    ) -> None:
         body = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False).encode("utf-8")
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body, "ContentType": "application/json"}
+        kwargs: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": body,
+            "ContentType": "application/json",
+        }
         if tags:
             kwargs["Tagging"] = urlencode(tags)
         self._client.put_object(**kwargs)

@@ -7,6 +7,8 @@ over once the claim is stale. Writes are idempotent overwrites of the same keys.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools import Logger
 
 from wanedit.adapters.download import ResultDownloadError, ResultUnavailable
@@ -52,15 +54,22 @@ def persist_result(svc: Services, job_id: str) -> JobState | None:
 
 def _claim(svc: Services, job: Job) -> Job | None:
     now = svc.clock.now()
-    changes = {"persist_attempts": job.persist_attempts + 1, "persist_started_at": now}
+    changes: dict[str, Any] = {"persist_attempts": job.persist_attempts + 1, "persist_started_at": now}
     if job.state is JobState.SUCCEEDED:
         return svc.store.transition(
-            job.job_id, [JobState.SUCCEEDED], JobState.PERSISTING, now=now,
-            next_poll_at=now + RESEND_COMPLETION_AFTER, **changes,
+            job.job_id,
+            [JobState.SUCCEEDED],
+            JobState.PERSISTING,
+            now=now,
+            next_poll_at=now + RESEND_COMPLETION_AFTER,
+            **changes,
         )
     if job.state is JobState.PERSISTING and now - (job.persist_started_at or 0) >= STALE_PERSISTING_SECONDS:
         return svc.store.transition(
-            job.job_id, [JobState.PERSISTING], JobState.PERSISTING, now=now,
+            job.job_id,
+            [JobState.PERSISTING],
+            JobState.PERSISTING,
+            now=now,
             next_poll_at=now + RESEND_COMPLETION_AFTER,
             condition_extra=("persist_started_at = :old", {":old": job.persist_started_at}),
             **changes,
@@ -91,7 +100,9 @@ def _finish(svc: Services, job: Job, size: int) -> JobState:
     )
     # Announce before marking done: a crash in between repeats the event (at least once) rather
     # than losing it.
-    done = job.model_copy(update={"state": JobState.PERSISTED, "output_key": output_key, "manifest_key": manifest_key})
+    done = job.model_copy(
+        update={"state": JobState.PERSISTED, "output_key": output_key, "manifest_key": manifest_key}
+    )
     svc.notifier.publish(
         DETAIL_SUCCEEDED,
         event_detail(done, output_key=output_key, manifest_key=manifest_key, size=size, usage=job.usage),
@@ -114,11 +125,15 @@ def _result_unavailable(svc: Services, job: Job, error: ResultUnavailable) -> Jo
     try:
         fresh = svc.api.get_task(job.task_id or "")
     except DashScopeError as query_error:
-        _release(svc, job, reason=f"result refused ({error.status}) and task query failed ({query_error.code})")
+        _release(
+            svc, job, reason=f"result refused ({error.status}) and task query failed ({query_error.code})"
+        )
         raise PersistRetry(str(error)) from None
     output = fresh.output
     if output.task_status is TaskStatus.SUCCEEDED and output.video_url and output.video_url != job.video_url:
-        _release(svc, job, reason="result link refused; retrying with a fresh link", video_url=output.video_url)
+        _release(
+            svc, job, reason="result link refused; retrying with a fresh link", video_url=output.video_url
+        )
         raise PersistRetry("result link refreshed") from None
     if job.persist_attempts < MAX_PERSIST_ATTEMPTS and output.task_status is TaskStatus.SUCCEEDED:
         _release(svc, job, reason=f"result refused ({error.status})")
@@ -128,7 +143,7 @@ def _result_unavailable(svc: Services, job: Job, error: ResultUnavailable) -> Jo
         job,
         [JobState.PERSISTING],
         "ResultExpired",
-        f"The finished video could not be downloaded (HTTP {error.status}) and the service no longer offers it.",
+        f"The finished video could not be downloaded (HTTP {error.status}); the service no longer has it.",
         to=JobState.EXPIRED,
     ).state
 
@@ -146,7 +161,7 @@ def _release(svc: Services, job: Job, *, reason: str, video_url: str | None = No
             f"The edit finished but could not be saved after {job.persist_attempts} attempts: {reason}",
         )
         raise PersistRetry("gave up") from None
-    changes = {"video_url": video_url} if video_url else {}
+    changes: dict[str, Any] = {"video_url": video_url} if video_url else {}
     svc.store.transition(
         job.job_id,
         [JobState.PERSISTING],

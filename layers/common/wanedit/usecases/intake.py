@@ -52,6 +52,8 @@ def handle_object_created(svc: Services, event: ObjectEvent) -> Outcome:
     if classified is None:
         return "ignored"
     kind, stem = classified
+    video: ObjectInfo | None
+    sidecar: ObjectInfo | None
     if kind == "video":
         video, sidecar = arrived, svc.objects.head(svc.layout.sidecar_key(stem))
         ambiguous: list[ObjectInfo] = []
@@ -60,7 +62,12 @@ def handle_object_created(svc: Services, event: ObjectEvent) -> Outcome:
         video, sidecar, ambiguous = (videos[0] if videos else None), arrived, videos[1:]
     if video is None or sidecar is None:
         svc.store.record_half(
-            svc.objects.bucket, stem, kind=kind, key=arrived.key, version=_identity(arrived), now=svc.clock.now()
+            svc.objects.bucket,
+            stem,
+            kind=kind,
+            key=arrived.key,
+            version=_identity(arrived),
+            now=svc.clock.now(),
         )
         logger.info("waiting for the other half", extra={"key": arrived.key, "kind": kind})
         return "waiting"
@@ -149,7 +156,7 @@ def _validate(
                 field="sidecar",
                 value=f"{sidecar_info.size} bytes",
                 limit="at most 1 MB (1,048,576 bytes)",
-                fix="keep the sidecar small: reference large images by key or https URL instead of data: URIs",
+                fix="keep the sidecar small: name large images by key or https URL, not as data: URIs",
             )
         )
         return None, problems
@@ -167,7 +174,9 @@ def _validate(
         # Still report what is wrong with the video, so one re-upload can fix everything.
         return None, problems + check_video(video_probe)
     images = _probe_images(svc, sidecar, sidecar_info.key)
-    problems += validate_request(sidecar, video_probe, images, sidecar_key=sidecar_info.key, incoming_prefix=incoming)
+    problems += validate_request(
+        sidecar, video_probe, images, sidecar_key=sidecar_info.key, incoming_prefix=incoming
+    )
     return sidecar, problems
 
 
@@ -192,7 +201,9 @@ def _probe_images(svc: Services, sidecar: Sidecar, sidecar_key: str) -> dict[str
     return findings
 
 
-def _request_record(sidecar: Sidecar, sidecar_key: str, svc: Services, problems: list[Problem]) -> dict[str, Any]:
+def _request_record(
+    sidecar: Sidecar, sidecar_key: str, svc: Services, problems: list[Problem]
+) -> dict[str, Any]:
     """What the job keeps of the sidecar: parameters and image references, never data: payloads."""
     images: list[dict[str, Any]] = []
     public: list[str] = []

@@ -93,7 +93,10 @@ def poll_once(svc: Services, report: PollReport) -> None:
         else:
             _query_failed(svc, job, outcome)
     for job in due:
-        if job.state is JobState.SUBMITTING and now - (job.submitting_since or now) >= STALE_SUBMITTING_SECONDS:
+        if (
+            job.state is JobState.SUBMITTING
+            and now - (job.submitting_since or now) >= STALE_SUBMITTING_SECONDS
+        ):
             moved = svc.store.transition(
                 job.job_id, [JobState.SUBMITTING], JobState.RECONCILING, now=now, next_poll_at=now
             )
@@ -104,7 +107,9 @@ def poll_once(svc: Services, report: PollReport) -> None:
         elif job.state in (JobState.SUCCEEDED, JobState.PERSISTING):
             # The completion message was lost or its worker died: hand it over again (idempotent).
             svc.completion.send(job.job_id)
-            svc.store.transition(job.job_id, [job.state], job.state, now=now, next_poll_at=now + RESEND_COMPLETION_AFTER)
+            svc.store.transition(
+                job.job_id, [job.state], job.state, now=now, next_poll_at=now + RESEND_COMPLETION_AFTER
+            )
     for job in svc.store.queued(now, free_slots(svc)):
         if try_submit(svc, job).state is JobState.SUBMITTED:
             report.submitted += 1
@@ -193,8 +198,12 @@ def _query_failed(svc: Services, job: Job, error: DashScopeError) -> None:
         _expire(svc, job, f"the task could not be queried before its 24 h lifetime ended ({error.code})")
         return
     delay = POLL_INTERVAL_SECONDS * (4 if isinstance(error, FinalError) else 1)
-    logger.warning("task query failed", extra={"job_id": job.job_id, "code": error.code, "status": error.status})
-    svc.store.transition(job.job_id, [JobState.SUBMITTED], JobState.SUBMITTED, now=now, next_poll_at=now + delay)
+    logger.warning(
+        "task query failed", extra={"job_id": job.job_id, "code": error.code, "status": error.status}
+    )
+    svc.store.transition(
+        job.job_id, [JobState.SUBMITTED], JobState.SUBMITTED, now=now, next_poll_at=now + delay
+    )
 
 
 def _reconcile(svc: Services, job: Job, report: PollReport) -> None:
@@ -211,7 +220,9 @@ def _reconcile(svc: Services, job: Job, report: PollReport) -> None:
     try:
         listed = list(svc.api.iter_tasks(start=start, end=end, model_name="wan2.7-videoedit"))
     except DashScopeError:
-        svc.store.transition(job.job_id, [job.state], job.state, now=now, next_poll_at=now + POLL_INTERVAL_SECONDS)
+        svc.store.transition(
+            job.job_id, [job.state], job.state, now=now, next_poll_at=now + POLL_INTERVAL_SECONDS
+        )
         return
     waiting = False
     for item in listed:
@@ -226,14 +237,20 @@ def _reconcile(svc: Services, job: Job, report: PollReport) -> None:
         if status in (TaskStatus.PENDING, TaskStatus.RUNNING):
             waiting = True  # cannot tell whose it is until it finishes and shows orig_prompt
         elif detail.output.orig_prompt == job.prompt and svc.store.claim_task(item.task_id, job.job_id, now):
-            record_created(svc, job, item.task_id, item.request_id, [job.state], status=TaskStatus.RUNNING.value)
+            record_created(
+                svc, job, item.task_id, item.request_id, [job.state], status=TaskStatus.RUNNING.value
+            )
             report.reconciled += 1
             return
     if waiting or now - since < RECONCILE_WINDOW_SECONDS:
-        svc.store.transition(job.job_id, [job.state], job.state, now=now, next_poll_at=now + POLL_INTERVAL_SECONDS)
+        svc.store.transition(
+            job.job_id, [job.state], job.state, now=now, next_poll_at=now + POLL_INTERVAL_SECONDS
+        )
         return
     svc.store.release_slot(job.job_id)
-    svc.store.transition(job.job_id, [job.state], JobState.QUEUED, now=now, next_poll_at=now, submitting_since=None)
+    svc.store.transition(
+        job.job_id, [job.state], JobState.QUEUED, now=now, next_poll_at=now, submitting_since=None
+    )
 
 
 def reap_slots(svc: Services) -> None:
@@ -267,4 +284,3 @@ def _task_times(output: object) -> dict[str, str]:
 def deadline_from_remaining(svc: Services, remaining_ms: int, margin_seconds: float = 10.0) -> float:
     """The clock time at which an invocation with `remaining_ms` left must stop polling."""
     return svc.clock.now() + max(0.0, remaining_ms / 1000 - margin_seconds)
-

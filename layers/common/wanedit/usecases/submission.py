@@ -39,13 +39,17 @@ def backoff(attempt: int, *, base: float = THROTTLE_BACKOFF_BASE, cap: float = T
 
 def build_create_request(svc: Services, job: Job) -> CreateTaskRequest:
     """The API request for a job; inputs go as short-lived presigned URLs pinned to the validated versions."""
-    video_url = svc.objects.presign_get_version(job.video.key, job.video.version_id, svc.settings.presign_ttl_seconds)
+    video_url = svc.objects.presign_get_version(
+        job.video.key, job.video.version_id, svc.settings.presign_ttl_seconds
+    )
     media: list[dict[str, str]] = [{"type": "video", "url": video_url}]
     images: list[dict[str, Any]] = job.request.get("reference_images", [])
     inline: list[str] | None = None
     for image in images:
         if "key" in image:
-            url = svc.objects.presign_get_version(image["key"], image.get("version_id"), svc.settings.presign_ttl_seconds)
+            url = svc.objects.presign_get_version(
+                image["key"], image.get("version_id"), svc.settings.presign_ttl_seconds
+            )
         elif "url" in image:
             url = image["url"]
         else:
@@ -93,10 +97,16 @@ def try_submit(svc: Services, job: Job) -> Job:
     except ThrottledError:
         return _requeue(svc, claimed, throttled=True)
     except CreateOutcomeUnknown as error:
-        logger.warning("create outcome unknown; reconciling", extra={"job_id": job.job_id, "error": str(error)})
+        logger.warning(
+            "create outcome unknown; reconciling", extra={"job_id": job.job_id, "error": str(error)}
+        )
         return (
             svc.store.transition(
-                job.job_id, [JobState.SUBMITTING], JobState.RECONCILING, now=now, next_poll_at=now + POLL_INTERVAL_SECONDS
+                job.job_id,
+                [JobState.SUBMITTING],
+                JobState.RECONCILING,
+                now=now,
+                next_poll_at=now + POLL_INTERVAL_SECONDS,
             )
             or claimed
         )
@@ -104,12 +114,19 @@ def try_submit(svc: Services, job: Job) -> Job:
         return _requeue(svc, claimed, throttled=False)
     except FinalError as error:
         svc.store.release_slot(job.job_id)
-        return fail(svc, claimed, [JobState.SUBMITTING], error.code, error.message, request_id=error.request_id)
+        return fail(
+            svc, claimed, [JobState.SUBMITTING], error.code, error.message, request_id=error.request_id
+        )
     return record_created(svc, claimed, created.output.task_id, created.request_id, [JobState.SUBMITTING])
 
 
 def record_created(
-    svc: Services, job: Job, task_id: str, request_id: str | None, expected: list[JobState], status: str = "PENDING"
+    svc: Services,
+    job: Job,
+    task_id: str,
+    request_id: str | None,
+    expected: list[JobState],
+    status: str = "PENDING",
 ) -> Job:
     """The API has a task for this job: claim it (one job per task) and start polling it."""
     now = svc.clock.now()
@@ -176,10 +193,11 @@ def fail(
     )
     if ended is None:
         return svc.store.get(job.job_id) or job
-    svc.objects.put_json(report_key, failure_report(ended, now), tags={"wanedit-job": job.job_id, "wanedit-state": to.value})
+    svc.objects.put_json(
+        report_key, failure_report(ended, now), tags={"wanedit-job": job.job_id, "wanedit-state": to.value}
+    )
     svc.notifier.publish(
         DETAIL_FAILED, event_detail(ended, error_code=code, error_message=message, report_key=report_key)
     )
     logger.info("job ended", extra={"job_id": job.job_id, "state": to.value, "code": code})
     return ended
-
