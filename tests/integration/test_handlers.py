@@ -1,4 +1,4 @@
-"""Each handler, invoked as Lambda would with the sample events of events/ (the `sam local invoke -e` files)."""
+"""Each handler, invoked as Lambda would, with the sample events of events/ (also `sam local invoke -e`)."""
 
 from __future__ import annotations
 
@@ -66,9 +66,8 @@ def test_submit_handler_fails_only_the_malformed_record_of_a_batch(stack, tmp_pa
 
 
 def test_poll_and_complete_handlers_take_the_sample_events(stack, tmp_path, lambda_context):
-    submit_app.lambda_handler(
-        _with_body(load_event("submit_sqs_object_created.json"), _upload_pair(stack, tmp_path)), lambda_context
-    )
+    body = _upload_pair(stack, tmp_path)
+    submit_app.lambda_handler(_with_body(load_event("submit_sqs_object_created.json"), body), lambda_context)
     stack.clock.sleep(120)  # the emulated task finishes
 
     report = poll_app.lambda_handler(load_event("poll_schedule.json"), lambda_context)

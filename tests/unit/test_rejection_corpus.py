@@ -19,16 +19,10 @@ from tests.unit import mediafiles as mf
 from wanedit.media import (
     BytesRangeReader,
     FileRangeReader,
-    ImageInfo,
-    ProbeError,
     RangeReader,
-    VideoInfo,
-    probe_image_reader,
-    probe_video,
 )
 from wanedit.problems import Problem
-from wanedit.sidecar import SidecarError, parse_sidecar
-from wanedit.validation import ImageFinding, check_keys, check_video, image_keys, validate_request
+from wanedit.validation import inspect_request
 
 Source = Callable[[Path], RangeReader]
 """Makes the file (in a temporary folder, for sparse files) and returns a reader over it."""
@@ -76,31 +70,19 @@ class Case:
 
 
 def check(case: Case, tmp: Path) -> list[Problem]:
-    """What the submit use case does: keys, sidecar, video probe, image probes, then the limits."""
-    problems = check_keys(case.video_key, case.sidecar_key)
-    try:
-        parsed = parse_sidecar(case.sidecar)
-    except SidecarError as error:
-        parsed, problems = None, problems + error.problems
-    video: VideoInfo | ProbeError
-    try:
-        video = probe_video(case.video(tmp))
-    except ProbeError as error:
-        video = error
-    if parsed is None:
-        return problems + check_video(video)
-    found: dict[str, ImageFinding] = {}
-    for key in image_keys(parsed, case.sidecar_key):
-        if key not in case.images:
-            found[key] = "missing"
-            continue
-        finding: ImageInfo | ProbeError
-        try:
-            finding = probe_image_reader(case.images[key](tmp))
-        except ProbeError as error:
-            finding = error
-        found[key] = finding
-    return problems + validate_request(parsed, video, found, sidecar_key=case.sidecar_key)
+    """The submit use case's own check (`inspect_request`), over local readers instead of S3."""
+
+    def open_image(key: str) -> RangeReader | None:
+        return case.images[key](tmp) if key in case.images else None
+
+    _, problems = inspect_request(
+        video_key=case.video_key,
+        sidecar_key=case.sidecar_key,
+        video=case.video(tmp),
+        sidecar=BytesRangeReader(case.sidecar),
+        open_image=open_image,
+    )
+    return problems
 
 
 REF = "incoming/shoot/ref.png"

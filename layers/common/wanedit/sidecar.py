@@ -297,6 +297,16 @@ class SidecarError(ValueError):
         self.problems = problems
 
 
+def sidecar_size_problem(size: int) -> Problem:
+    """The problem of a sidecar over the size cap (also used before reading one that big)."""
+    return _whole(
+        f"{size} bytes",
+        "at most 1 MB (1,048,576 bytes)",
+        f"the sidecar is {size:,} bytes; keep it under 1 MB — put large "
+        "reference images in the bucket and name their keys instead of data: URIs",
+    )
+
+
 def parse_sidecar(raw: bytes) -> Sidecar:
     """Bytes of a sidecar → `Sidecar`, or `SidecarError` listing all problems found.
 
@@ -304,16 +314,7 @@ def parse_sidecar(raw: bytes) -> Sidecar:
     ``json.loads`` (which would recurse until RecursionError on ``[[[[...``).
     """
     if len(raw) > MAX_SIDECAR_BYTES:
-        raise SidecarError(
-            [
-                _whole(
-                    f"{len(raw)} bytes",
-                    "at most 1 MB (1,048,576 bytes)",
-                    f"the sidecar is {len(raw):,} bytes; keep it under 1 MB — put large "
-                    "reference images in the bucket and name their keys instead of data: URIs",
-                )
-            ]
-        )
+        raise SidecarError([sidecar_size_problem(len(raw))])
     bom = raw.startswith(b"\xef\xbb\xbf")
     try:
         text = raw[3 if bom else 0 :].decode("utf-8")

@@ -25,14 +25,22 @@ from __future__ import annotations
 import base64
 import binascii
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from wanedit.media.imageprobe import ImageInfo, probe_image
-from wanedit.media.mp4probe import VideoInfo
-from wanedit.media.reader import ProbeError
+from wanedit.media.imageprobe import ImageInfo, probe_image, probe_image_reader
+from wanedit.media.mp4probe import VideoInfo, probe_video
+from wanedit.media.reader import ProbeError, RangeReader
 from wanedit.problems import Problem
-from wanedit.sidecar import BucketKeyRef, DataUriRef, Sidecar
+from wanedit.sidecar import (
+    MAX_SIDECAR_BYTES,
+    BucketKeyRef,
+    DataUriRef,
+    Sidecar,
+    SidecarError,
+    parse_sidecar,
+    sidecar_size_problem,
+)
 
 MB = 1_000_000
 MAX_VIDEO_BYTES = 100 * MB
@@ -47,6 +55,56 @@ ImageFinding = ImageInfo | ProbeError | Literal["missing"]
 """What the caller found at a bucket key: the probe's result, its error, or no object at all."""
 
 RETRY_ADVICE = "Fix the files and upload them again; a re-upload starts a new job."
+
+
+def inspect_request(
+    *,
+    video_key: str,
+    sidecar_key: str,
+    video: RangeReader,
+    sidecar: RangeReader,
+    open_image: Callable[[str], RangeReader | None],
+    incoming_prefix: str = "incoming/",
+) -> tuple[Sidecar | None, list[Problem]]:
+    """The whole check of one clip + sidecar, reading only what it must through ranged reads.
+
+    Keys, the sidecar (never read past the size cap), the video's boxes, each same-bucket reference
+    image's header (`open_image` gives a reader, or None when there is no such object), then every
+    limit. Returns the parsed sidecar (None if unusable) and all problems at once.
+    """
+    problems = check_keys(video_key, sidecar_key, incoming_prefix)
+    parsed: Sidecar | None = None
+    if sidecar.size > MAX_SIDECAR_BYTES:
+        problems.append(sidecar_size_problem(sidecar.size))
+    else:
+        try:
+            parsed = parse_sidecar(sidecar.read(0, sidecar.size))
+        except SidecarError as error:
+            problems += error.problems
+    video_found: VideoInfo | ProbeError
+    try:
+        video_found = probe_video(video)
+    except ProbeError as error:
+        video_found = error
+    if parsed is None:
+        # Still say what is wrong with the video, so one re-upload can fix everything.
+        return None, problems + check_video(video_found)
+    images: dict[str, ImageFinding] = {}
+    for key in image_keys(parsed, sidecar_key, incoming_prefix):
+        reader = open_image(key)
+        finding: ImageFinding
+        if reader is None:
+            finding = "missing"
+        else:
+            try:
+                finding = probe_image_reader(reader)
+            except ProbeError as error:
+                finding = error
+        images[key] = finding
+    problems += validate_request(
+        parsed, video_found, images, sidecar_key=sidecar_key, incoming_prefix=incoming_prefix
+    )
+    return parsed, problems
 
 
 def validate_request(

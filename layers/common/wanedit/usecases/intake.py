@@ -16,16 +16,14 @@ from aws_lambda_powertools import Logger
 from wanedit.adapters.s3 import ObjectInfo
 from wanedit.container import Services
 from wanedit.jobs import Job, JobState, SourceObject, job_id_for
-from wanedit.media import ImageInfo, ProbeError, VideoInfo, probe_image_reader, probe_video
+from wanedit.media import RangeReader
 from wanedit.problems import Problem
 from wanedit.reports import DETAIL_REJECTED, event_detail, rejection_report
-from wanedit.sidecar import BucketKeyRef, DataUriRef, HttpsUrlRef, Sidecar, SidecarError, parse_sidecar
+from wanedit.sidecar import BucketKeyRef, DataUriRef, HttpsUrlRef, Sidecar
 from wanedit.usecases.submission import try_submit
-from wanedit.validation import ImageFinding, check_keys, check_video, resolve_key, validate_request
+from wanedit.validation import inspect_request, resolve_key
 
 logger = Logger(child=True)
-
-MAX_SIDECAR_BYTES = 1_048_576
 
 Outcome = Literal["ignored", "waiting", "duplicate", "rejected", "queued", "submitted", "failed"]
 
@@ -139,8 +137,20 @@ def _validate(
     svc: Services, video: ObjectInfo, sidecar_info: ObjectInfo, ambiguous: list[ObjectInfo]
 ) -> tuple[Sidecar | None, list[Problem]]:
     """Every problem with the pair, read from S3 with ranged GETs only."""
-    incoming = svc.layout.incoming
-    problems = check_keys(video.key, sidecar_info.key, incoming)
+    objects = svc.objects
+
+    def open_image(key: str) -> RangeReader | None:
+        info = objects.head(key)
+        return objects.range_reader(info) if info else None
+
+    sidecar, problems = inspect_request(
+        video_key=video.key,
+        sidecar_key=sidecar_info.key,
+        video=objects.range_reader(video),
+        sidecar=objects.range_reader(sidecar_info),
+        open_image=open_image,
+        incoming_prefix=svc.layout.incoming,
+    )
     for other in ambiguous:
         problems.append(
             Problem(
@@ -150,55 +160,7 @@ def _validate(
                 fix=f"both {video.key} and {other.key} exist for one sidecar; remove or rename one of them",
             )
         )
-    if sidecar_info.size > MAX_SIDECAR_BYTES:
-        problems.append(
-            Problem(
-                field="sidecar",
-                value=f"{sidecar_info.size} bytes",
-                limit="at most 1 MB (1,048,576 bytes)",
-                fix="keep the sidecar small: name large images by key or https URL, not as data: URIs",
-            )
-        )
-        return None, problems
-    try:
-        sidecar = parse_sidecar(svc.objects.read_head(sidecar_info, sidecar_info.size))
-    except SidecarError as error:
-        sidecar = None
-        problems += error.problems
-    video_probe: VideoInfo | ProbeError
-    try:
-        video_probe = probe_video(svc.objects.range_reader(video))
-    except ProbeError as error:
-        video_probe = error
-    if sidecar is None:
-        # Still report what is wrong with the video, so one re-upload can fix everything.
-        return None, problems + check_video(video_probe)
-    images = _probe_images(svc, sidecar, sidecar_info.key)
-    problems += validate_request(
-        sidecar, video_probe, images, sidecar_key=sidecar_info.key, incoming_prefix=incoming
-    )
     return sidecar, problems
-
-
-def _probe_images(svc: Services, sidecar: Sidecar, sidecar_key: str) -> dict[str, ImageFinding]:
-    findings: dict[str, ImageFinding] = {}
-    for ref in sidecar.references():
-        if not isinstance(ref, BucketKeyRef):
-            continue
-        key = resolve_key(ref.key, sidecar_key, svc.layout.incoming)
-        if key in findings or not key.startswith(svc.layout.incoming):
-            continue
-        info = svc.objects.head(key)
-        if info is None:
-            findings[key] = "missing"
-            continue
-        finding: ImageInfo | ProbeError
-        try:
-            finding = probe_image_reader(svc.objects.range_reader(info))
-        except ProbeError as error:
-            finding = error
-        findings[key] = finding
-    return findings
 
 
 def _request_record(
