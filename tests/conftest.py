@@ -46,3 +46,59 @@ def stack() -> Iterator[Any]:
 
     with LocalStack(emulator_clock=ManualClock(start=1_795_600_000.0), task_seconds=60.0) as local:
         yield local
+
+
+class OutcomeTap:
+    """Catches what the pipeline announces: an SQS queue behind a rule for source "wanedit" on the
+    bus, and another subscribed to the SNS topic (as a user's own rule or subscription would)."""
+
+    def __init__(self, stack: Any) -> None:
+        self._sqs = stack.client("sqs")
+        events, sns = stack.client("events"), stack.client("sns")
+        self.bus_queue = self._queue("wanedit-test-bus-tap")
+        self.topic_queue = self._queue("wanedit-test-topic-tap")
+        events.put_rule(
+            Name="wanedit-test-tap",
+            EventPattern=json.dumps({"source": ["wanedit"]}),
+            EventBusName=stack.resources.event_bus,
+        )
+        events.put_targets(
+            Rule="wanedit-test-tap",
+            EventBusName=stack.resources.event_bus,
+            Targets=[{"Id": "tap", "Arn": self._arn(self.bus_queue)}],
+        )
+        sns.subscribe(
+            TopicArn=stack.resources.topic_arn,
+            Protocol="sqs",
+            Endpoint=self._arn(self.topic_queue),
+            Attributes={"RawMessageDelivery": "true"},
+        )
+
+    def bus_events(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for body in self._drain(self.bus_queue)]
+
+    def topic_messages(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for body in self._drain(self.topic_queue)]
+
+    def _queue(self, name: str) -> str:
+        return str(self._sqs.create_queue(QueueName=name)["QueueUrl"])
+
+    def _arn(self, url: str) -> str:
+        return str(
+            self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+        )
+
+    def _drain(self, url: str) -> list[str]:
+        bodies: list[str] = []
+        while messages := self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                bodies.append(message["Body"])
+                self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return bodies
+
+
+@pytest.fixture
+def outcomes(stack: Any) -> OutcomeTap:
+    return OutcomeTap(stack)

@@ -54,7 +54,7 @@ def keys(stack: Any, prefix: str) -> list[str]:
 
 
 @pytest.mark.parametrize("order", ["sidecar-first", "video-first"])
-def test_pair_in_either_order_gives_one_edited_mp4_and_manifest(stack, clip_bytes, order, tmp_path):
+def test_pair_in_either_order_gives_one_edited_mp4_and_manifest(stack, outcomes, clip_bytes, order, tmp_path):
     uploads = [("incoming/team/clip.json", sidecar(ratio="1:1")), ("incoming/team/clip.mp4", clip_bytes)]
     if order == "video-first":
         uploads.reverse()
@@ -85,6 +85,12 @@ def test_pair_in_either_order_gives_one_edited_mp4_and_manifest(stack, clip_byte
     assert manifest["source"]["video"]["key"] == "incoming/team/clip.mp4"
     assert stack.emulator.counters["tasks_created"] == 1
     assert services().store.waiting_halves() == []
+    [announced] = outcomes.bus_events()
+    assert announced["detail-type"] == "Video Edit Succeeded"
+    assert announced["detail"]["output_key"] == "edited/team/clip.mp4"
+    assert announced["detail"]["usage"]["SR"] == 720
+    [message] = outcomes.topic_messages()
+    assert message["job_id"] == jobs[0].job_id
 
 
 def test_the_same_event_three_times_creates_one_task(stack, clip_bytes):
@@ -126,7 +132,7 @@ def test_a_nested_path_keeps_its_path_under_edited(stack, clip_bytes):
     assert keys(stack, "edited/") == ["edited/a/b c/ü+1/clip.json", "edited/a/b c/ü+1/clip.mp4"]
 
 
-def test_a_task_that_ends_failed_gives_a_report_and_no_mp4(stack, clip_bytes):
+def test_a_task_that_ends_failed_gives_a_report_and_no_mp4(stack, outcomes, clip_bytes):
     stack.emulator.faults.fail_next(1, code="InvalidParameter", message="The size is not match the media")
     put(stack, "incoming/bad/clip.mp4", clip_bytes)
     put(stack, "incoming/bad/clip.json", sidecar())
@@ -139,6 +145,10 @@ def test_a_task_that_ends_failed_gives_a_report_and_no_mp4(stack, clip_bytes):
     assert report["status"] == "FAILED"
     assert report["error"] == {"code": "InvalidParameter", "message": "The size is not match the media"}
     assert "fix" in report and report["task_id"] == jobs[0].task_id
+    [announced] = outcomes.bus_events()
+    assert announced["detail-type"] == "Video Edit Failed"
+    assert announced["detail"]["error_code"] == "InvalidParameter"
+    assert announced["detail"]["report_key"] == "failed/bad/clip.json"
 
 
 def test_bad_input_is_rejected_with_a_report_and_never_reaches_the_api(stack, clip_bytes):

@@ -47,7 +47,7 @@ def _upload(stack: Any, folder: str, case: Case, tmp: Path) -> None:
     )
 
 
-def test_every_bad_input_is_reported_and_none_reaches_the_api(stack, tmp_path):
+def test_every_bad_input_is_reported_and_none_reaches_the_api(stack, outcomes, tmp_path):
     assert len(UPLOADABLE) >= 40
     for index, (name, (case, _)) in enumerate(UPLOADABLE.items()):
         case_tmp = tmp_path / str(index)
@@ -70,6 +70,11 @@ def test_every_bad_input_is_reported_and_none_reaches_the_api(stack, tmp_path):
     assert stack.emulator.counters["tasks_created"] == 0
     assert stack.emulator.counters["creates"] == 0
     assert s3.list_objects_v2(Bucket=bucket, Prefix="edited/").get("KeyCount", 0) == 0
+    announced = outcomes.bus_events()
+    assert [e["detail-type"] for e in announced] == ["Video Edit Rejected"] * len(UPLOADABLE)
+    assert {e["detail"]["job_id"] for e in announced} == {job.job_id for job in jobs}
+    assert all(e["detail"]["report_key"].startswith("failed/corpus/") for e in announced)
+    assert len(outcomes.topic_messages()) == len(UPLOADABLE)
 
 
 def test_the_good_side_of_each_bound_is_submitted(stack, tmp_path):
