@@ -14,7 +14,7 @@ $(STAMP): requirements-dev.txt requirements.lock layers/common/requirements.txt 
 	# The project itself: importable from the venv (wanedit from the layer, local/ and functions/
 	# from the repo) and the `wanedit` command; no build step, so edits take effect at once.
 	$(BIN)/python -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'wanedit-dev.pth').write_text('$(CURDIR)/layers/common\n$(CURDIR)\n')"
-	printf '#!/bin/sh\nexec "%s" -m local.cli "$$@"\n' "$(CURDIR)/$(BIN)/python" > $(BIN)/wanedit
+	printf '#!/bin/sh\nexec "%s" -m cli "$$@"\n' "$(CURDIR)/$(BIN)/python" > $(BIN)/wanedit
 	chmod +x $(BIN)/wanedit
 	touch $(STAMP)
 

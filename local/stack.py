@@ -27,7 +27,7 @@ from wanedit.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_API_KEY = "sk-local-emulator-key-not-a-secret"  # the emulator's key; no real key is ever used
-STATE_FILE = REPO / ".wanedit" / "local.json"
+STATE_FILE = REPO / ".wanedit" / "local.json"  # read by the CLI (cli.target.LOCAL_STATE)
 
 
 class SimulatedClock:
@@ -142,6 +142,8 @@ class LocalStack:
             "complete_queue_url": r.complete_queue_url,
             "complete_dlq_url": r.complete_dlq_url,
             "topic_arn": r.topic_arn,
+            "secret_id": r.secret_id,
+            "event_bus": r.event_bus,
             "emulator_url": self.emulator.base_url,
             "aws_access_key_id": "local",
             "aws_secret_access_key": "local",

@@ -115,6 +115,10 @@ class ObjectStore:
             kwargs["Tagging"] = urlencode(tags)
         self._client.put_object(**kwargs)
 
+    def download_to(self, key: str, path: str) -> None:
+        """Save an object to a local file (the CLI's fetch), streamed by the transfer manager."""
+        self._client.download_file(self.bucket, key, path)
+
     def get_json(self, key: str) -> Any:
         return json.loads(self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 

@@ -1,0 +1,1 @@
+"""The `wanedit` command: try, watch, fetch, cancel, redrive and account for edits."""

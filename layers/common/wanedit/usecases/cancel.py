@@ -1,0 +1,40 @@
+"""Canceling a job on a user's request: before submission, or while its task is still PENDING.
+
+The API cancels only PENDING tasks (a RUNNING one is refused with UnsupportedOperation), so a job
+whose task runs cannot be stopped; it is told to the user rather than pretended.
+"""
+
+from __future__ import annotations
+
+from wanedit.container import Services
+from wanedit.dashscope import FinalError
+from wanedit.jobs import Job, JobState
+from wanedit.usecases.submission import fail
+
+
+class CancelRefused(Exception):
+    """The job cannot be canceled (unknown, already ended, or its task already running)."""
+
+
+def cancel_job(svc: Services, job_id: str) -> Job:
+    """Cancel a QUEUED job, or a SUBMITTED one whose task is PENDING; returns the CANCELED job."""
+    job = svc.store.get(job_id)
+    if job is None:
+        raise CancelRefused(f"no job {job_id}")
+    if job.state is JobState.QUEUED:
+        return fail(
+            svc, job, [JobState.QUEUED], "Canceled", "canceled before submission", to=JobState.CANCELED
+        )
+    if job.state is JobState.SUBMITTED and job.task_id:
+        try:
+            svc.api.cancel_task(job.task_id)
+        except FinalError as error:
+            raise CancelRefused(
+                f"the service refused to cancel task {job.task_id} ({error.code}): only PENDING tasks can be "
+                "canceled, and this one has started"
+            ) from None
+        svc.store.release_slot(job.job_id)
+        return fail(
+            svc, job, [JobState.SUBMITTED], "Canceled", "canceled while PENDING", to=JobState.CANCELED
+        )
+    raise CancelRefused(f"job {job_id} is {job.state.value}; only queued or pending jobs can be canceled")

@@ -1,0 +1,149 @@
+"""The `wanedit` command as a user runs it: subprocesses against `wanedit local up` (a real local stack)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.samplemedia import make_clip, make_image, probe
+
+pytestmark = pytest.mark.xdist_group("cli")
+
+REPO = Path(__file__).resolve().parents[2]
+COMMANDS = ["local", "local up", "submit", "jobs", "status", "fetch", "cancel", "report"]
+
+
+def wanedit(*args: str, state: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    extra = ["--local-state", str(state)] if state else []
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args, *extra],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": f"{REPO}/layers/common:{REPO}"},
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """`wanedit local up` with one slot (so a second job waits QUEUED), stopped with SIGTERM after."""
+    state = tmp_path_factory.mktemp("cli") / "local.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "local", "up", "--max-concurrent", "1", "--local-state", str(state)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": f"{REPO}/layers/common:{REPO}"},
+    )
+    deadline = time.monotonic() + 60
+    while not state.exists():  # bounded wait for the stack to come up
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert time.monotonic() < deadline, "local stack did not start"
+        time.sleep(0.2)
+    yield state
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, out
+    assert not state.exists()  # it cleans up after itself
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    result = wanedit(*command.split(), "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage: wanedit" in result.stdout
+
+
+def test_without_a_stack_the_cli_says_how_to_get_one(tmp_path):
+    result = wanedit("jobs", state=tmp_path / "none.json")
+    assert result.returncode == 2
+    assert "wanedit local up" in result.stderr
+
+
+def test_a_bad_sidecar_is_refused_before_upload(local_stack, tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", seconds=2, width=320, height=240, fps=8, audio=False)
+    result = wanedit("submit", str(clip), "--prompt", "x", "--seed", "-1", state=local_stack)
+    assert result.returncode == 2
+    assert "sidecar.seed" in result.stderr
+
+
+def test_submit_wait_jobs_status_fetch_report(local_stack, tmp_path):
+    clip = make_clip(tmp_path / "walk.mp4", seconds=3, width=480, height=272, fps=12)
+    make_image(tmp_path / "jacket.png", width=300, height=300, fmt="PNG")
+    out = tmp_path / "out"
+
+    submitted = wanedit(
+        "submit", str(clip), "--prompt", "replace the jacket with the one in the image",
+        "--image", str(tmp_path / "jacket.png"), "--resolution", "720P", "--ratio", "9:16",
+        "--wait", "--output", str(out), "--timeout", "90",
+        state=local_stack,
+    )  # fmt: skip
+
+    assert submitted.returncode == 0, submitted.stderr + submitted.stdout
+    # Not a TTY: the progress is plain lines, one per step, ending in "done".
+    steps = [
+        line.split("] ")[1].split(" ")[0] for line in submitted.stdout.splitlines() if line.startswith("[")
+    ]
+    assert steps[0] == "uploaded" and steps[-1] == "done"
+    assert "\r" not in submitted.stdout
+    info = probe(out / "walk.mp4")
+    assert (info["width"], info["height"]) == (720, 1280)
+    manifest = json.loads((out / "walk.json").read_text())
+    job_id = manifest["job_id"]
+
+    listed = wanedit("jobs", state=local_stack)
+    assert listed.returncode == 0
+    assert listed.stdout.splitlines()[0].split() == ["JOB", "CLIP", "STATE", "AGE", "TASK"]
+    assert any(job_id in line and "PERSISTED" in line for line in listed.stdout.splitlines())
+
+    by_id = json.loads(wanedit("status", job_id, state=local_stack).stdout)
+    by_key = json.loads(wanedit("status", "incoming/cli/walk.mp4", state=local_stack).stdout)
+    assert by_id["state"] == by_key["state"] == "PERSISTED" and by_id["job_id"] == by_key["job_id"]
+    assert "video_url" not in by_id
+
+    fetched = wanedit("fetch", job_id, "--output", str(tmp_path / "again"), state=local_stack)
+    assert fetched.returncode == 0
+    assert (tmp_path / "again" / "walk.mp4").read_bytes() == (out / "walk.mp4").read_bytes()
+
+    report = wanedit("report", "--since", "1h", "--price-720p", "0.5", state=local_stack)
+    assert report.returncode == 0
+    billed = manifest["usage"]["duration"]
+    assert f"billed seconds 720P: {billed:.2f}" in report.stdout
+    assert f"estimated spend: {billed * 0.5:.2f}" in report.stdout
+
+
+def test_cancel_a_queued_job_and_refuse_a_finished_one(local_stack, tmp_path):
+    """With one slot, a second submission waits QUEUED: cancel ends it without any API call."""
+    first = make_clip(tmp_path / "first.mp4", seconds=2, width=320, height=240, fps=8, audio=False)
+    second = make_clip(tmp_path / "second.mp4", seconds=2, width=320, height=240, fps=8, audio=False)
+    for clip in (first, second):
+        assert (
+            wanedit("submit", str(clip), "--prompt", "snow", "--folder", "q", state=local_stack).returncode
+            == 0
+        )
+    deadline = time.monotonic() + 30
+    queued = None
+    while queued is None and time.monotonic() < deadline:
+        rows = wanedit("jobs", "--state", "QUEUED", state=local_stack).stdout.splitlines()[1:]
+        queued = rows[0].split()[0] if rows else None
+        time.sleep(0.5)
+    assert queued, "the second job never showed as QUEUED"
+
+    canceled = wanedit("cancel", queued, state=local_stack)
+
+    assert canceled.returncode == 0, canceled.stderr
+    assert "CANCELED" in canceled.stdout
+    assert json.loads(wanedit("status", queued, state=local_stack).stdout)["state"] == "CANCELED"
+    again = wanedit("cancel", queued, state=local_stack)
+    assert again.returncode == 1 and "only queued or pending" in again.stderr
