@@ -60,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--workdir", default=None, help="where result files are kept (default: temp dir)")
     ap.add_argument("--public-base-url", default=None, help="base URL used in video_url")
+    ap.add_argument(
+        "--prerendered",
+        default=None,
+        metavar="MP4",
+        help="serve this file as every task's result, without fetching inputs or rendering",
+    )
     ap.add_argument("--fault", action="append", default=[], metavar="SPEC", help="inject a fault (see below)")
     args = ap.parse_args(argv)
 
@@ -75,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit=not args.no_rate_limit,
         workdir=args.workdir,
         public_base_url=args.public_base_url,
+        prerendered=args.prerendered,
     )
     for spec in args.fault:
         try:

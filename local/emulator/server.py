@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .clock import Clock, ManualClock, ScaledClock, fmt_cst, parse_compact_cst
 from .faults import EndpointFault, Faults
-from .render import MediaError, prepare_and_render
+from .render import MediaError, RenderResult, inspect_video, prepare_and_render
 from .tasks import Scheduler, Task
 from .validate import MODEL, BadRequest, validate_create
 
@@ -76,6 +76,8 @@ class Emulator:
         public_base_url: base URL used in ``video_url`` (default: the bound ``base_url``).
         allow_remote_media: let the worker download from non-loopback hosts (default False: offline).
         seed: seed of the run-time randomness.
+        prerendered: serve this one MP4 as every task's result, without fetching inputs or rendering
+            (benchmarks: thousands of tasks without thousands of encodes). Usage reports its duration.
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class Emulator:
         public_base_url: str | None = None,
         allow_remote_media: bool = False,
         seed: int = 0,
+        prerendered: str | Path | None = None,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get("DASHSCOPE_API_KEY") or "sk-emulator"
@@ -116,6 +119,13 @@ class Emulator:
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self.faults = Faults()
         self._rng = random.Random(seed)
+        self._prerendered: RenderResult | None = None
+        if prerendered is not None:
+            path = Path(prerendered)
+            info = inspect_video(path)
+            self._prerendered = RenderResult(
+                path, info["width"], info["height"], info["duration"], info["duration"], info["has_audio"]
+            )
         self._secret = os.urandom(16)
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -288,6 +298,10 @@ class Emulator:
         if t.outcome is not None:  # a fault decides the outcome: nothing to render
             t.done.set()
             return
+        if self._prerendered is not None:  # no-render mode: every task's result is the one file
+            t.result = copy.copy(self._prerendered)
+            t.done.set()
+            return
         th = threading.Thread(target=self._work, args=(t,), daemon=True, name=f"wanemu-{t.task_id[:8]}")
         t.worker = th
         th.start()
@@ -340,6 +354,14 @@ class Emulator:
         root = base or self._public_base_url or self.base_url
         sig = self._sign(t.task_id, expires)
         return f"{root}/results/{t.task_id}.mp4?Expires={expires}&OSSAccessKeyId=emulator&Signature={sig}"
+
+    def result_path(self, task_id: str) -> Path:
+        """The file served for a task's result URL (its render, or the shared pre-rendered file)."""
+        with self._lock:
+            t = self._sched.tasks.get(task_id)
+            if t is not None and t.result is not None:
+                return t.result.path
+        return self.results_dir / f"{task_id}.mp4"
 
     # ------------------------------------------------------------------ views
     def task_output(self, t: Task) -> dict[str, Any]:
@@ -753,7 +775,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"  <Expires>{exp}</Expires>\n  <ServerTime>{srv}</ServerTime>\n",
             )
             return
-        path = emu.results_dir / f"{task_id}.mp4"
+        path = emu.result_path(task_id)
         if not path.is_file():
             self._xml_error(404, "NoSuchKey", "The specified key does not exist.")
             return

@@ -1,0 +1,117 @@
+"""`python -m bench`: run every benchmark of issue 7 and print the table (figure, goal, measured, verdict).
+
+Options: --quick (N=20 only for the pipeline figures), --only NAMES (comma list of: pipeline,
+scaling, persist, validation, coldstart, trigger), --n2000 (also run the N=2000 scaling row; far
+beyond the 10-minute budget on moto, see RESULTS.md), --json PATH (write all rows as JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+import time
+from collections.abc import Callable
+
+import bench.common  # noqa: F401 - environment first
+from bench.common import Row
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _quiet(fn: Callable[[], list[Row]]) -> list[Row]:
+    """Run with stdout captured: the handlers' Powertools metrics print EMF lines there."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn()
+
+
+def pipeline_rows(sizes: list[int], main_n: int) -> list[Row]:
+    from bench.cost import cost_of, cost_row
+    from bench.detection import detection_row
+    from bench.makespan import calls_row, makespan_row, scaling_row
+    from bench.pipeline import run_pipeline
+
+    rows: list[Row] = []
+    scaling: list[Row] = []
+    for n in sizes:
+        t = time.perf_counter()
+        run = _quiet_run(run_pipeline, n)
+        _log(f"pipeline N={n}: {time.perf_counter() - t:.0f} s wall")
+        cost = cost_of(run)
+        scaling.append(scaling_row(run, cost.aws_dollars / max(1, cost.jobs)))
+        if n == main_n:
+            rows += [makespan_row(run), detection_row(run), calls_row(run), cost_row(run)]
+    return rows + scaling
+
+
+def _quiet_run(fn: Callable[..., object], n: int) -> object:
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn(n, log=_log)
+
+
+def print_table(rows: list[Row]) -> None:
+    headers = ("figure", "goal", "measured", "result")
+    table = [(r.figure, r.goal, r.measured, r.verdict) for r in rows]
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
+    line = " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line)
+    print("-+-".join("-" * w for w in widths))
+    for row in table:
+        print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    notes = [r for r in rows if r.note]
+    if notes:
+        print()
+        for r in notes:
+            print(f"- {r.figure}: {r.note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--n2000", action="store_true")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
+    started = time.perf_counter()
+    rows: list[Row] = []
+    if wanted("validation"):
+        from bench.validation import validation_rows
+
+        rows += validation_rows()
+    if wanted("coldstart"):
+        from bench.coldstart import coldstart_rows
+
+        rows += coldstart_rows()
+    if wanted("persist"):
+        from bench.persist import persist_rows
+
+        rows += _quiet(persist_rows)
+    if wanted("trigger"):
+        from bench.trigger import trigger_rows
+
+        rows += _quiet(trigger_rows)
+    if wanted("pipeline") or wanted("scaling"):
+        sizes = [20] if args.quick else [20, 200]
+        if args.n2000:
+            sizes.append(2000)
+        rows += pipeline_rows(sizes, main_n=sizes[-1] if args.quick else 200)
+    elapsed = time.perf_counter() - started
+    print_table(rows)
+    print(f"\n{len(rows)} rows in {elapsed:.0f} s; failures: {sum(1 for r in rows if r.passed is False)}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump([{**r.__dict__, "verdict": r.verdict} for r in rows], fh, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
