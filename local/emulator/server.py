@@ -78,6 +78,8 @@ class Emulator:
         seed: seed of the run-time randomness.
         prerendered: serve this one MP4 as every task's result, without fetching inputs or rendering
             (benchmarks: thousands of tasks without thousands of encodes). Usage reports its duration.
+        result_bytes_per_second: pace result downloads to this rate (real time), as a WAN link would;
+            None (default): as fast as loopback goes.
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class Emulator:
         allow_remote_media: bool = False,
         seed: int = 0,
         prerendered: str | Path | None = None,
+        result_bytes_per_second: float | None = None,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get("DASHSCOPE_API_KEY") or "sk-emulator"
@@ -119,6 +122,7 @@ class Emulator:
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self.faults = Faults()
         self._rng = random.Random(seed)
+        self.result_bytes_per_second = result_bytes_per_second
         self._prerendered: RenderResult | None = None
         if prerendered is not None:
             path = Path(prerendered)
@@ -814,6 +818,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
+        rate = self.emulator.result_bytes_per_second
+        began = time.monotonic()
         with path.open("rb") as fh:
             fh.seek(start)
             left = length
@@ -823,6 +829,10 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 self.wfile.write(chunk)
                 left -= len(chunk)
+                if rate:
+                    ahead = (length - left) / rate - (time.monotonic() - began)
+                    if ahead > 0:
+                        time.sleep(ahead)
 
     # -------------------------------------------------------------- control API
     def _control(self, path: str, raw: bytes) -> None:
