@@ -29,6 +29,16 @@ from wanedit.clock import Clock
 POLL_TIMEOUT_SECONDS = 60.0
 
 
+class SimulatedCrash(BaseException):
+    """The execution environment died mid-invocation (timeout, OOM, host lost).
+
+    A BaseException on purpose: no `except Exception` in the functions (nor Powertools' batch
+    processor) may catch it, exactly as no code runs after a real crash. The pump treats it as
+    Lambda does: the whole SQS batch becomes visible again; a crashed scheduled invocation is
+    simply over (the next schedule tick runs the poller again).
+    """
+
+
 @dataclass
 class FakeLambdaContext:
     """What Powertools and our handlers read from a Lambda context."""
@@ -60,6 +70,7 @@ class PumpStats:
     invocations: dict[str, int] = field(default_factory=dict)
     records: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+    crashes: dict[str, int] = field(default_factory=dict)
 
 
 class Pump:
@@ -109,7 +120,13 @@ class Pump:
         with self._poll_lock:
             self._count("poll", 1)
             context = FakeLambdaContext("wanedit-poll", self.clock, timeout_seconds)
-            return dict(_handler("poll")({"source": "aws.events", "detail-type": "Scheduled Event"}, context))
+            try:
+                return dict(
+                    _handler("poll")({"source": "aws.events", "detail-type": "Scheduled Event"}, context)
+                )
+            except SimulatedCrash:
+                self.stats.crashes["poll"] = self.stats.crashes.get("poll", 0) + 1
+                return {"crashed": True}
 
     def drain(self, rounds: int = 20) -> None:
         """Deliver until both queues are empty."""
@@ -148,6 +165,9 @@ class Pump:
         try:
             result = _handler(function)(event, context) or {}
             failed_ids = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+        except SimulatedCrash:
+            self.stats.crashes[function] = self.stats.crashes.get(function, 0) + 1
+            failed_ids = {message["MessageId"] for message in messages}
         except Exception:  # noqa: BLE001 - a crashed invocation fails its whole batch, as in Lambda
             failed_ids = {message["MessageId"] for message in messages}
         for message in messages:

@@ -102,3 +102,12 @@ class OutcomeTap:
 @pytest.fixture
 def outcomes(stack: Any) -> OutcomeTap:
     return OutcomeTap(stack)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The fault suite's summary table (tests/faults/summary.py) needs its hooks in the xdist
+    # controller too, which never loads tests/faults/conftest.py.
+    from tests.faults import summary
+
+    if not config.pluginmanager.is_registered(summary):
+        config.pluginmanager.register(summary, "wanedit-fault-summary")

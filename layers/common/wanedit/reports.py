@@ -9,12 +9,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wanedit import validation
+from wanedit.events import DETAIL_FAILED, DETAIL_REJECTED, DETAIL_SUCCEEDED, outcome
 from wanedit.jobs import Job, JobState
 from wanedit.problems import Problem
 
-DETAIL_SUCCEEDED = "Video Edit Succeeded"
-DETAIL_FAILED = "Video Edit Failed"
-DETAIL_REJECTED = "Video Edit Rejected"
+__all__ = [
+    "DETAIL_FAILED",
+    "DETAIL_REJECTED",
+    "DETAIL_SUCCEEDED",
+    "event_detail",
+    "failure_report",
+    "manifest",
+]
 
 # What a user can do about each API error code (the reference's codes; prefix match).
 _API_ERROR_FIXES: tuple[tuple[str, str], ...] = (
@@ -119,14 +125,5 @@ def manifest(job: Job, *, output_key: str, output_size: int, now: float) -> dict
 
 
 def event_detail(job: Job, **extra: Any) -> dict[str, Any]:
-    """The EventBridge/SNS detail of an outcome (documented in README)."""
-    detail: dict[str, Any] = {
-        "job_id": job.job_id,
-        "state": job.state.value,
-        "bucket": job.bucket,
-        "video_key": job.video.key,
-        "sidecar_key": job.sidecar.key,
-        "task_id": job.task_id,
-    }
-    detail.update({k: v for k, v in extra.items() if v is not None})
-    return detail
+    """The EventBridge/SNS detail of an outcome, checked against its published schema (wanedit.events)."""
+    return outcome(job, **extra)[1]
