@@ -62,6 +62,15 @@ def print_table(rows: list[Row]) -> None:
     print("-+-".join("-" * w for w in widths))
     for row in table:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    for r in rows:
+        lines = r.data.get("lines_per_1000")
+        if lines:
+            quantities = r.data["quantities_per_1000"]
+            print(f"\n{r.figure}: per 1,000 jobs")
+            for (name, dollars), (what, qty) in zip(lines.items(), quantities.items(), strict=True):
+                print(f"  {name:<26} {qty:>14,.1f} {what:<20} ${dollars:.4f}")
+            print(f"  {'AWS total':<26} {'':>14} {'':<20} ${r.data['aws_per_1000']:.4f}")
+            print(f"  {'API (usage.duration)':<26} {'':>14} {'':<20} ${r.data['api_per_1000']:.2f}")
     notes = [r for r in rows if r.note]
     if notes:
         print()
