@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from moto.server import ThreadedMotoServer
 
 from local.cfn import load_template
@@ -25,7 +26,11 @@ def endpoint() -> Iterator[str]:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        endpoint = f"http://{host}:{port}"
+        # moto keeps its state per process, not per server: without a reset, queues of an earlier
+        # local stack in this worker (same names, from the same template) still hold its events.
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        yield endpoint
     finally:
         server.stop()
 
