@@ -75,7 +75,14 @@ class OutcomeTap:
         )
 
     def bus_events(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for body in self._drain(self.bus_queue)]
+        """The events put on the bus, each checked against the published schema."""
+        import jsonschema
+
+        schema = json.loads((REPO / "schemas" / "outcome-event.schema.json").read_text())
+        announced = [json.loads(body) for body in self._drain(self.bus_queue)]
+        for event in announced:
+            jsonschema.validate(event, schema)
+        return announced
 
     def topic_messages(self) -> list[dict[str, Any]]:
         return [json.loads(body) for body in self._drain(self.topic_queue)]
