@@ -28,6 +28,7 @@ from local.pump import SimulatedCrash
 from local.stack import LocalStack
 from tests.conftest import OutcomeTap
 from wanedit import container
+from wanedit.adapters.messaging import DeadLetterQueue
 from wanedit.adapters.s3 import ObjectStore
 from wanedit.adapters.secrets import ApiKeyFromSecret
 from wanedit.dashscope import DashScopeClient
@@ -335,6 +336,17 @@ class Harness:
             f"not settled after {max_ticks} ticks: {[(j.stem, j.state) for j in self.jobs()]}"
         )
         return max_ticks
+
+    def dead_letters(self, queue: str, *, visibility_seconds: int = 300) -> DeadLetterQueue:
+        """The DLQ of "ingest" or "complete", wired to its source queue (for the redrive)."""
+        r = self.stack.resources
+        dlq, source = {
+            "ingest": (r.ingest_dlq_url, r.ingest_queue_url),
+            "complete": (r.complete_dlq_url, r.complete_queue_url),
+        }[queue]
+        return DeadLetterQueue(
+            dlq, source, client=self.stack.client("sqs"), visibility_seconds=visibility_seconds
+        )
 
     def vanish(self, task: Any) -> None:
         """The service forgets a PENDING task (queries say UNKNOWN); it still counts as made."""

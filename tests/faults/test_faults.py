@@ -23,6 +23,7 @@ from tests.faults.summary import record_row
 from wanedit.dashscope import TaskResponse, TaskStatus
 from wanedit.jobs import JobState
 from wanedit.usecases.intake import ObjectEvent, handle_object_created
+from wanedit.usecases.redrive import ingest_message_problem, redrive
 from wanedit.usecases.submission import try_submit
 
 
@@ -172,6 +173,18 @@ def poison(h: Harness, clip: bytes) -> int:
     ticks = h.settle()
     assert h.pump.stats.records["submit"] == 2 * 5, "each poison record tried maxReceiveCount times, no more"
     return ticks
+
+
+def dead_then_redriven(h: Harness, clip: bytes) -> int:
+    """The SubmitFunction dies on every try until the events are dead-lettered; then a redrive."""
+    h.plan(Plan("store", "put_new", when="before", times=1000))
+    h.pair("dead/clip", clip, sidecar())
+    h.pump.drain()
+    assert h.jobs() == [] and h.dlq_depth() == 2, "both events dead-lettered after maxReceiveCount"
+    h.ic.plans.clear()  # the outage is over
+    report = redrive(h.dead_letters("ingest"), accept=ingest_message_problem)
+    assert len(report.replayed) == 2 and not report.kept
+    return h.settle()
 
 
 def two_submitters_race(h: Harness, clip: bytes) -> int:
@@ -394,9 +407,14 @@ CASES = [
         {"PERSISTED": 1, "CANCELED": 1},
         run=sidecar_deleted_while_queued,
         cap=1,
-        bug="a queued job is submitted even though its input was deleted",
     ),
     Case("poison", "3 malformed messages on the queues", {}, run=poison),
+    Case(
+        "dlq-then-redrive",
+        "SubmitFunction dies 5x per event (DLQ), then `redrive`",
+        {"PERSISTED": 1},
+        run=dead_then_redriven,
+    ),
     Case(
         "race-two-submitters",
         "one event, two SubmitFunctions at once",
@@ -487,7 +505,6 @@ CASES = [
         "task FAILED; crash before its report",
         {"FAILED": 1},
         run=crashed_fail_report,
-        bug="fail() marks the job terminal before writing its report and event: a crash loses both",
     ),
     Case(
         "crash-before-reject-record", "bad input; crash after its report", {"REJECTED": 1}, run=rejected_crash

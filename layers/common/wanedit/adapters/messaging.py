@@ -1,9 +1,11 @@
-"""Messages out of the pipeline: the completion queue, EventBridge events and the SNS topic."""
+"""Messages out of the pipeline: the completion queue, EventBridge events and the SNS topic; and the
+dead-letter queues, for redriving."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -48,3 +50,67 @@ class Notifier:
                 Message=body,
                 MessageAttributes={"detail_type": {"DataType": "String", "StringValue": detail_type}},
             )
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One message read from a dead-letter queue (held invisible until deleted or released)."""
+
+    message_id: str
+    body: str
+    receipt_handle: str
+    receive_count: int
+    attributes: Mapping[str, Any]
+
+
+class DeadLetterQueue:
+    """A dead-letter queue and the queue its messages were dead-lettered from (for redriving)."""
+
+    def __init__(
+        self, dlq_url: str, source_url: str, *, client: Any = None, visibility_seconds: int = 300
+    ) -> None:
+        self.dlq_url, self.source_url = dlq_url, source_url
+        self._client = client or boto3.client("sqs")
+        # Long enough that one redrive run never reads the same message twice.
+        self._visibility = visibility_seconds
+
+    def depth(self) -> int:
+        attributes = self._client.get_queue_attributes(
+            QueueUrl=self.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    def receive(self, max_messages: int = 10) -> list[DeadLetter]:
+        messages = self._client.receive_message(
+            QueueUrl=self.dlq_url,
+            MaxNumberOfMessages=max(1, min(10, max_messages)),
+            VisibilityTimeout=self._visibility,
+            AttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return [
+            DeadLetter(
+                message_id=m["MessageId"],
+                body=m["Body"],
+                receipt_handle=m["ReceiptHandle"],
+                receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
+                attributes=m.get("MessageAttributes", {}),
+            )
+            for m in messages
+        ]
+
+    def replay(self, letter: DeadLetter) -> None:
+        """Send the message again to the queue it came from (same body and attributes)."""
+        kwargs: dict[str, Any] = {"QueueUrl": self.source_url, "MessageBody": letter.body}
+        if letter.attributes:
+            kwargs["MessageAttributes"] = dict(letter.attributes)
+        self._client.send_message(**kwargs)
+
+    def delete(self, letter: DeadLetter) -> None:
+        self._client.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=letter.receipt_handle)
+
+    def release(self, letter: DeadLetter) -> None:
+        """Leave the message in the DLQ, visible again at once."""
+        self._client.change_message_visibility(
+            QueueUrl=self.dlq_url, ReceiptHandle=letter.receipt_handle, VisibilityTimeout=0
+        )

@@ -32,6 +32,9 @@ TASK_LIFETIME_SECONDS = 24 * 3600  # task ids and result URLs live 24 h (the ref
 UNKNOWN_GRACE_SECONDS = 300.0  # an UNKNOWN this long before 24 h means the service lost the task
 RESEND_COMPLETION_AFTER = 20 * 60.0  # longer than the CompleteFunction's 15 min timeout
 RECONCILE_WINDOW_SECONDS = 120.0  # how long a lost create may take to show up in the task list
+RECONCILE_SKEW = 30.0  # our clock vs the service's (both NTP-synced; generous)
+CREATE_SEND_WINDOW = 60.0  # a create reaches the service within this of the attempt (timeouts 3+15 s)
+CLAIM_GRACE_SECONDS = 30.0  # a live creator claims its task within its read timeout (15 s)
 SLOT_LEASE_GRACE_SECONDS = 60.0  # a lease newer than this may belong to a submit in progress
 MAX_WAKE_SECONDS = POLL_INTERVAL_SECONDS
 MIN_WAKE_SECONDS = 1.0
@@ -209,9 +212,23 @@ def _query_failed(svc: Services, job: Job, error: DashScopeError) -> None:
 def _reconcile(svc: Services, job: Job, report: PollReport) -> None:
     """Find the task a lost create may have made, before ever creating another one.
 
-    Candidates are this account's tasks created in the window around the attempt that no other job
-    owns. A finished candidate whose orig_prompt is this job's prompt is adopted; while candidates
-    are still running the job waits; with none after the window, nothing was created: queue again.
+    The API has no idempotency key, and the list shows no prompt, so the task is recognised by:
+    - time: its creation time (the service's clock) within [-RECONCILE_SKEW, +CREATE_SEND_WINDOW]
+      of the attempt (ours), which keeps other attempts' tasks out;
+    - ownership: no other job has claimed it (TASK#<id>, written right after every create);
+    - age: at least CLAIM_GRACE old, so a create still being answered to its own worker (read
+      timeout 15 s) is never taken from it;
+    - fingerprint: once it SUCCEEDED, its orig_prompt (the prompt as sent: a prompt_extend rewrite
+      does not change it) equals ours. PENDING/RUNNING/FAILED tasks show no prompt.
+    A task this job claimed itself before a crash is adopted at once. A SUCCEEDED match is adopted
+    (the closest in time if several). An unfinished candidate makes the job wait (it holds the slot
+    its task occupies) until it shows its prompt. With nothing left after RECONCILE_WINDOW, no task
+    was made: the job is queued again.
+
+    Trade-off: two jobs with the same prompt whose creates were both lost within the same few
+    seconds could each adopt the other's task (the service shows nothing else to tell them apart).
+    A candidate that ended FAILED/CANCELED without showing a prompt is never adopted: the job is
+    queued again and creates one more task, a bounded cost preferred to ending the wrong job.
     """
     now = svc.clock.now()
     since = job.submitting_since or job.updated_at
@@ -225,8 +242,20 @@ def _reconcile(svc: Services, job: Job, report: PollReport) -> None:
         )
         return
     waiting = False
+    matches: list[tuple[float, str, str | None]] = []  # (distance in time, task id, request id)
     for item in listed:
-        if svc.store.task_owner(item.task_id) not in (None, job.job_id):
+        created = item.gmt_create.timestamp() if item.gmt_create else None
+        if created is not None and not since - RECONCILE_SKEW <= created <= since + CREATE_SEND_WINDOW:
+            continue
+        owner = svc.store.task_owner(item.task_id)
+        if owner == job.job_id:
+            record_created(svc, job, item.task_id, item.request_id, [job.state], status=item.status.value)
+            report.reconciled += 1
+            return
+        if owner is not None:
+            continue
+        if created is not None and now - created < CLAIM_GRACE_SECONDS:
+            waiting = True
             continue
         try:
             detail = svc.api.get_task(item.task_id)
@@ -236,10 +265,11 @@ def _reconcile(svc: Services, job: Job, report: PollReport) -> None:
         status = detail.output.task_status
         if status in (TaskStatus.PENDING, TaskStatus.RUNNING):
             waiting = True  # cannot tell whose it is until it finishes and shows orig_prompt
-        elif detail.output.orig_prompt == job.prompt and svc.store.claim_task(item.task_id, job.job_id, now):
-            record_created(
-                svc, job, item.task_id, item.request_id, [job.state], status=TaskStatus.RUNNING.value
-            )
+        elif status is TaskStatus.SUCCEEDED and detail.output.orig_prompt == job.prompt:
+            matches.append((abs((created or since) - since), item.task_id, item.request_id))
+    for _, task_id, request_id in sorted(matches):
+        if svc.store.claim_task(task_id, job.job_id, now):
+            record_created(svc, job, task_id, request_id, [job.state], status=TaskStatus.RUNNING.value)
             report.reconciled += 1
             return
     if waiting or now - since < RECONCILE_WINDOW_SECONDS:

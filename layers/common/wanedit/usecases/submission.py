@@ -91,6 +91,10 @@ def try_submit(svc: Services, job: Job) -> Job:
         # Another worker moved the job on; it owns the slot lease under this job id, and the
         # poller reaps leases of jobs that do not hold one.
         return svc.store.get(job.job_id) or job
+    withdrawn = _withdrawn(svc, claimed)
+    if withdrawn:
+        svc.store.release_slot(job.job_id)
+        return fail(svc, claimed, [JobState.SUBMITTING], "InputWithdrawn", withdrawn, to=JobState.CANCELED)
     try:
         request = build_create_request(svc, claimed)
         created = svc.api.create_task(request)
@@ -118,6 +122,25 @@ def try_submit(svc: Services, job: Job) -> Job:
             svc, claimed, [JobState.SUBMITTING], error.code, error.message, request_id=error.request_id
         )
     return record_created(svc, claimed, created.output.task_id, created.request_id, [JobState.SUBMITTING])
+
+
+def _withdrawn(svc: Services, job: Job) -> str | None:
+    """Why the job's inputs are no longer what the user wants submitted (None: they still are).
+
+    A clip or sidecar deleted while its job waited is the user withdrawing it; one replaced by a
+    newer version has a newer job of its own. Either way, creating this (billed) task would be
+    waste, so the job ends CANCELED with a report. Once a task exists, the job runs to its end.
+    """
+    for source in (job.video, job.sidecar):
+        current = svc.objects.head(source.key)
+        if current is None:
+            return f"{source.key} was deleted before the job was submitted; nothing was sent"
+        if (current.version_id or current.etag) != source.identity:
+            return (
+                f"{source.key} was replaced by a newer version before the job was submitted; "
+                "the newer version is a job of its own"
+            )
+    return None
 
 
 def record_created(
@@ -176,7 +199,56 @@ def fail(
     to: JobState = JobState.FAILED,
     request_id: str | None = None,
 ) -> Job:
-    """End a job for good with a report in failed/ and a notification (once: the transition decides)."""
+    """End a job for good with a report in failed/ and a notification.
+
+    Report, then event, then the terminal transition: a crash before the transition leaves the job
+    in one of `expected`, so the next run ends it again (the report is rewritten, the event repeated:
+    at least once); the transition itself decides which worker ends the job. Marking it terminal
+    first would let a crash lose the report and the event for good (nothing revisits a terminal job).
+
+    That order needs the caller to hold the job (SUBMITTING, SUBMITTED under the single poller,
+    PERSISTING under its claim). A QUEUED job is not held (any submitter may take it at any moment):
+    there the transition goes first, so a lost race never announces an end that did not happen.
+    """
+    now = svc.clock.now()
+    if job.state not in expected:
+        return job
+    if JobState.QUEUED in expected:
+        return _fail_unheld(svc, job, expected, code, message, to=to, request_id=request_id)
+    report_key = svc.layout.failed_report_key(job.stem)
+    request_ids = [*job.request_ids, request_id] if request_id else job.request_ids
+    changes: dict[str, Any] = {
+        "error_code": code,
+        "error_message": message,
+        "request_ids": request_ids,
+        "finished_at": now,
+        "report_key": report_key,
+    }
+    ending = job.model_copy(update={"state": to, "updated_at": now, **changes})
+    svc.objects.put_json(
+        report_key, failure_report(ending, now), tags={"wanedit-job": job.job_id, "wanedit-state": to.value}
+    )
+    svc.notifier.publish(
+        DETAIL_FAILED, event_detail(ending, error_code=code, error_message=message, report_key=report_key)
+    )
+    ended = svc.store.transition(job.job_id, expected, to, now=now, **changes)
+    if ended is None:
+        logger.warning("job ended elsewhere meanwhile", extra={"job_id": job.job_id, "state": to.value})
+        return svc.store.get(job.job_id) or job
+    logger.info("job ended", extra={"job_id": job.job_id, "state": to.value, "code": code})
+    return ended
+
+
+def _fail_unheld(
+    svc: Services,
+    job: Job,
+    expected: list[JobState],
+    code: str | None,
+    message: str | None,
+    *,
+    to: JobState,
+    request_id: str | None,
+) -> Job:
     now = svc.clock.now()
     report_key = svc.layout.failed_report_key(job.stem)
     request_ids = [*job.request_ids, request_id] if request_id else job.request_ids
