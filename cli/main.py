@@ -2,7 +2,7 @@
 
   wanedit local up                 run the whole pipeline on this machine until Ctrl-C
   wanedit submit CLIP --prompt ... upload a clip and its sidecar; --wait follows it and downloads the edit
-  wanedit jobs | status | fetch | cancel | report
+  wanedit jobs | status | fetch | cancel | redrive | report
 
 Every command but `local up` talks to the local stack (found through `.wanedit/local.json`, or
 --endpoint) or to a deployed one (--stack NAME, with the usual AWS profile and region settings).
@@ -258,6 +258,33 @@ def _cancel(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------ redrive
+
+
+def _redrive(args: argparse.Namespace, target: Target) -> int:
+    from wanedit.adapters.messaging import DeadLetterQueue
+    from wanedit.usecases.redrive import completion_message_problem, ingest_message_problem, redrive
+
+    sqs = target.client("sqs")
+    queues = {
+        "ingest": (target.ingest_dlq_url, target.ingest_queue_url, ingest_message_problem),
+        "complete": (target.complete_dlq_url, target.settings.complete_queue_url, completion_message_problem),
+    }
+    chosen = queues if args.queue == "all" else {args.queue: queues[args.queue]}
+    for name, (dlq_url, source_url, accept) in chosen.items():
+        report = redrive(
+            DeadLetterQueue(dlq_url, source_url, client=sqs),
+            limit=args.limit,
+            dry_run=args.dry_run,
+            accept=accept,
+        )
+        verb = "would replay" if args.dry_run else "replayed"
+        print(f"{name}: {verb} {len(report.replayed)}, kept {len(report.kept)} in the DLQ")
+        for message_id, why in report.kept.items():
+            print(f"  kept {message_id}: {why}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------- report
 
 
@@ -374,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = stack_command("cancel", "cancel a queued job, or one whose task is still PENDING")
     cancel.add_argument("job")
     cancel.set_defaults(run=_cancel)
+
+    redrive = stack_command("redrive", "replay dead-lettered messages into their queues (safe to repeat)")
+    redrive.add_argument("--queue", choices=["ingest", "complete", "all"], default="all")
+    redrive.add_argument("--limit", type=int, default=100, help="at most this many messages per queue")
+    redrive.add_argument("--dry-run", action="store_true", help="only say what would be replayed")
+    redrive.set_defaults(run=_redrive)
 
     report = stack_command("report", "sum jobs, billed seconds and estimated spend")
     report.add_argument("--since", help="a duration (30m, 12h, 7d) or an ISO date (2026-11-01)")

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from local.samplemedia import make_clip, make_image, probe
@@ -18,7 +19,7 @@ from local.samplemedia import make_clip, make_image, probe
 pytestmark = pytest.mark.xdist_group("cli")
 
 REPO = Path(__file__).resolve().parents[2]
-COMMANDS = ["local", "local up", "submit", "jobs", "status", "fetch", "cancel", "report"]
+COMMANDS = ["local", "local up", "submit", "jobs", "status", "fetch", "cancel", "redrive", "report"]
 
 
 def wanedit(*args: str, state: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -147,3 +148,23 @@ def test_cancel_a_queued_job_and_refuse_a_finished_one(local_stack, tmp_path):
     assert json.loads(wanedit("status", queued, state=local_stack).stdout)["state"] == "CANCELED"
     again = wanedit("cancel", queued, state=local_stack)
     assert again.returncode == 1 and "only queued or pending" in again.stderr
+
+
+def test_redrive_replays_a_dead_letter_and_keeps_poison(local_stack):
+    """A dead-lettered upload event is replayed (and processed); a poison message stays, with a reason."""
+    state = json.loads(local_stack.read_text())
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=state["endpoint_url"],
+        region_name=state["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    sqs.send_message(QueueUrl=state["ingest_dlq_url"], MessageBody="not an event")
+
+    dry = wanedit("redrive", "--queue", "ingest", "--dry-run", state=local_stack)
+    assert dry.returncode == 0 and "would replay 0, kept 1" in dry.stdout
+
+    done = wanedit("redrive", "--queue", "ingest", state=local_stack)
+    assert done.returncode == 0 and "replayed 0, kept 1" in done.stdout
+    assert "kept" in done.stdout.splitlines()[1]
