@@ -42,11 +42,11 @@ TERMINAL_STATES = frozenset(
 
 
 def job_id_for(
-    bucket: str, video_key: str, video_version: str, sidecar_key: str, sidecar_version: str
+    bucket: str, video_key: str, video_version: str, sidecar_key: str, sidecar_version: str, edit: str = ""
 ) -> str:
-    """Content identity: the same pair of object versions always maps to the same job id."""
-    material = "\x1f".join((bucket, video_key, video_version, sidecar_key, sidecar_version))
-    return "j-" + hashlib.sha256(material.encode("utf-8")).hexdigest()[:24]
+    """Content identity: the same object versions (and edit name) always map to the same job id."""
+    parts = (bucket, video_key, video_version, sidecar_key, sidecar_version) + ((edit,) if edit else ())
+    return "j-" + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
 
 
 class SourceObject(BaseModel):
@@ -70,7 +70,8 @@ class Job(BaseModel):
     job_id: str
     state: JobState
     bucket: str
-    stem: str  # path under incoming/ without extension: "team/clip"
+    stem: str  # outputs' path without extension: "team/clip", or "team/clip.red-jacket" for a named edit
+    edit: str | None = None  # the edit's name when the sidecar holds several
     video: SourceObject
     sidecar: SourceObject
     prompt: str

@@ -117,6 +117,8 @@ def manifest(job: Job, *, output_key: str, output_size: int, now: float) -> dict
         "negative_prompt": job.request.get("negative_prompt"),
         "reference_images": job.request.get("reference_images_public", []),
         "parameters": job.request.get("parameters", {}),
+        "edit": job.edit,
+        "origins": job.request.get("origins", {}),
         "usage": job.usage,
         "output": {"bucket": job.bucket, "key": output_key, "size": output_size},
         "source": _sources(job),

@@ -308,10 +308,17 @@ def sidecar_size_problem(size: int) -> Problem:
 
 
 def parse_sidecar(raw: bytes) -> Sidecar:
-    """Bytes of a sidecar → `Sidecar`, or `SidecarError` listing all problems found.
+    """Bytes of a sidecar → `Sidecar`, or `SidecarError` listing all problems found."""
+    data, problems = load_document(raw)
+    return sidecar_from_document(data, problems)
+
+
+def load_document(raw: bytes) -> tuple[dict[str, Any], list[Problem]]:
+    """Bytes of a sidecar (or folder defaults) → its JSON object, and problems found on the way.
 
     Safe on hostile input: the size is capped before decoding, and nesting depth is measured before
-    ``json.loads`` (which would recurse until RecursionError on ``[[[[...``).
+    ``json.loads`` (which would recurse until RecursionError on ``[[[[...``). Unusable bytes raise
+    `SidecarError`; duplicate keys come back as problems beside the object.
     """
     if len(raw) > MAX_SIDECAR_BYTES:
         raise SidecarError([sidecar_size_problem(len(raw))])
@@ -380,6 +387,12 @@ def parse_sidecar(raw: bytes) -> Sidecar:
         )
         for key in dict.fromkeys(duplicates)
     ]
+    return data, problems
+
+
+def sidecar_from_document(data: dict[str, Any], problems: list[Problem] | None = None) -> Sidecar:
+    """A JSON object → `Sidecar`, or `SidecarError` with every problem (plus those already found)."""
+    problems = list(problems or [])
     try:
         sidecar = Sidecar.model_validate(data)
     except ValidationError as exc:

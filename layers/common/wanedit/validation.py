@@ -72,25 +72,53 @@ def inspect_request(
     image's header (`open_image` gives a reader, or None when there is no such object), then every
     limit. Returns the parsed sidecar (None if unusable) and all problems at once.
     """
-    problems = check_keys(video_key, sidecar_key, incoming_prefix)
     parsed: Sidecar | None = None
+    parse_problems: list[Problem] = []
     if sidecar.size > MAX_SIDECAR_BYTES:
-        problems.append(sidecar_size_problem(sidecar.size))
+        parse_problems.append(sidecar_size_problem(sidecar.size))
     else:
         try:
             parsed = parse_sidecar(sidecar.read(0, sidecar.size))
         except SidecarError as error:
-            problems += error.problems
-    video_found: VideoInfo | ProbeError
+            parse_problems = error.problems
+    problems = check_edit(
+        parsed,
+        probe(video),
+        video_key=video_key,
+        sidecar_key=sidecar_key,
+        open_image=open_image,
+        incoming_prefix=incoming_prefix,
+    )
+    return parsed, parse_problems + problems
+
+
+def probe(video: RangeReader) -> VideoInfo | ProbeError:
+    """What the video is, or why it cannot be used (checked by `check_video`)."""
     try:
-        video_found = probe_video(video)
+        return probe_video(video)
     except ProbeError as error:
-        video_found = error
-    if parsed is None:
-        # Still say what is wrong with the video, so one re-upload can fix everything.
-        return None, problems + check_video(video_found)
+        return error
+
+
+def check_edit(
+    sidecar: Sidecar | None,
+    video: VideoInfo | ProbeError,
+    *,
+    video_key: str,
+    sidecar_key: str,
+    open_image: Callable[[str], RangeReader | None],
+    incoming_prefix: str = "incoming/",
+) -> list[Problem]:
+    """Every problem of one edit of a probed video: keys, the video, each image's header, the limits.
+
+    `sidecar` None means it could not be used (its own problems are the caller's); the video's are
+    still reported, so one re-upload can fix everything.
+    """
+    problems = check_keys(video_key, sidecar_key, incoming_prefix)
+    if sidecar is None:
+        return problems + check_video(video)
     images: dict[str, ImageFinding] = {}
-    for key in image_keys(parsed, sidecar_key, incoming_prefix):
+    for key in image_keys(sidecar, sidecar_key, incoming_prefix):
         reader = open_image(key)
         finding: ImageFinding
         if reader is None:
@@ -101,10 +129,9 @@ def inspect_request(
             except ProbeError as error:
                 finding = error
         images[key] = finding
-    problems += validate_request(
-        parsed, video_found, images, sidecar_key=sidecar_key, incoming_prefix=incoming_prefix
+    return problems + validate_request(
+        sidecar, video, images, sidecar_key=sidecar_key, incoming_prefix=incoming_prefix
     )
-    return parsed, problems
 
 
 def validate_request(

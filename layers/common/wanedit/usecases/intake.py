@@ -3,6 +3,10 @@
 Pairing needs no lock: each half's event looks for the other with a HEAD. Whichever event is
 handled second finds its partner (S3 reads are strongly consistent), so a pair is always completed;
 when both find each other, both compute the same job id and the conditional put lets one through.
+
+Folder defaults (`_defaults.json`, nearest folder first) fill in what the sidecar leaves out; a clip
+with no sidecar under defaults that carry a prompt is edited with the defaults alone. A sidecar with
+`edits` makes one job per edit (see wanedit.recipe).
 """
 
 from __future__ import annotations
@@ -16,12 +20,23 @@ from aws_lambda_powertools import Logger
 from wanedit.adapters.s3 import ObjectInfo
 from wanedit.container import Services
 from wanedit.jobs import Job, JobState, SourceObject, job_id_for
-from wanedit.media import RangeReader
+from wanedit.media import ProbeError, RangeReader, VideoInfo
+from wanedit.paths import FOLDER_DEFAULTS_NAME
 from wanedit.problems import Problem
+from wanedit.recipe import Layer, Recipe, recipes
 from wanedit.reports import DETAIL_REJECTED, event_detail, rejection_report
-from wanedit.sidecar import BucketKeyRef, DataUriRef, HttpsUrlRef, Sidecar
+from wanedit.sidecar import (
+    MAX_SIDECAR_BYTES,
+    BucketKeyRef,
+    DataUriRef,
+    HttpsUrlRef,
+    Sidecar,
+    SidecarError,
+    load_document,
+    sidecar_size_problem,
+)
 from wanedit.usecases.submission import try_submit
-from wanedit.validation import inspect_request, resolve_key
+from wanedit.validation import check_edit, probe, resolve_key
 
 logger = Logger(child=True)
 
@@ -58,6 +73,9 @@ def handle_object_created(svc: Services, event: ObjectEvent) -> Outcome:
     else:
         videos = [info for key in svc.layout.video_candidates(stem) if (info := svc.objects.head(key))]
         video, sidecar, ambiguous = (videos[0] if videos else None), arrived, videos[1:]
+    defaults = _folder_defaults(svc, stem) if video is not None else []
+    if video is not None and sidecar is None and _defaults_have_prompt(defaults):
+        return _start_jobs(svc, stem, video, None, defaults, ambiguous)
     if video is None or sidecar is None:
         svc.store.record_half(
             svc.objects.bucket,
@@ -69,7 +87,7 @@ def handle_object_created(svc: Services, event: ObjectEvent) -> Outcome:
         )
         logger.info("waiting for the other half", extra={"key": arrived.key, "kind": kind})
         return "waiting"
-    return _start_job(svc, stem, video, sidecar, ambiguous)
+    return _start_jobs(svc, stem, video, sidecar, defaults, ambiguous)
 
 
 def _locate(svc: Services, event: ObjectEvent) -> ObjectInfo | None:
@@ -94,30 +112,113 @@ def _source(info: ObjectInfo) -> SourceObject:
     return SourceObject(key=info.key, version_id=info.version_id, etag=info.etag, size=info.size)
 
 
+@dataclass(frozen=True)
+class _File:
+    """A sidecar or defaults file as read: its object version and JSON object (or why not)."""
+
+    info: ObjectInfo
+    document: dict[str, Any] | None
+    problems: list[Problem]
+
+
+def _read(svc: Services, info: ObjectInfo, label: str) -> _File:
+    if info.size > MAX_SIDECAR_BYTES:
+        return _File(info, None, [_relabel(sidecar_size_problem(info.size), label)])
+    try:
+        document, problems = load_document(svc.objects.read_head(info, info.size))
+    except SidecarError as error:
+        return _File(info, None, [_relabel(p, label) for p in error.problems])
+    return _File(info, document, [_relabel(p, label) for p in problems])
+
+
+def _relabel(problem: Problem, label: str) -> Problem:
+    """Problems of a defaults file name that file, not "sidecar"."""
+    if label == "sidecar":
+        return problem
+    return problem.model_copy(update={"field": label + problem.field[len("sidecar") :]})
+
+
+def _folder_defaults(svc: Services, stem: str) -> list[_File]:
+    """The `_defaults.json` files above a clip, farthest first (so the nearest wins when merged)."""
+    incoming = svc.layout.incoming
+    folders = stem.split("/")[:-1]
+    keys = [
+        f"{incoming}{'/'.join(folders[:depth]) + '/' if depth else ''}{FOLDER_DEFAULTS_NAME}"
+        for depth in range(len(folders) + 1)
+    ]
+    found = []
+    for key in keys:
+        info = svc.objects.head(key)
+        if info is not None:
+            found.append(_read(svc, info, f"defaults({key})"))
+    return found
+
+
+def _defaults_have_prompt(defaults: list[_File]) -> bool:
+    """Whether folder defaults alone say what to do (a prompt, or edits)."""
+    return any(f.document and ("prompt" in f.document or "edits" in f.document) for f in defaults)
+
+
+def _start_jobs(
+    svc: Services,
+    stem: str,
+    video: ObjectInfo,
+    sidecar: ObjectInfo | None,
+    defaults: list[_File],
+    ambiguous: list[ObjectInfo],
+) -> Outcome:
+    """One job per edit the files describe; returns the outcome of the first (they share inputs)."""
+    files = [*defaults, *([_read(svc, sidecar, "sidecar")] if sidecar else [])]
+    # A job's identity is its clip and the file that asked for it: the sidecar, else the nearest defaults.
+    asking = files[-1].info
+    unreadable = [p for f in files if f.document is None for p in f.problems]
+    if unreadable:
+        planned = [Recipe(name=None, sidecar=None, problems=unreadable)]
+    else:
+        planned = recipes([Layer(f.info.key, f.document or {}) for f in files])
+        for recipe in planned:
+            recipe.problems = [p for f in files for p in f.problems] + recipe.problems
+    video_found = probe(svc.objects.range_reader(video))
+    outcomes = [
+        _start_job(svc, stem, video, asking, files, recipe, video_found, ambiguous) for recipe in planned
+    ]
+    return outcomes[0]
+
+
 def _start_job(
-    svc: Services, stem: str, video: ObjectInfo, sidecar: ObjectInfo, ambiguous: list[ObjectInfo]
+    svc: Services,
+    stem: str,
+    video: ObjectInfo,
+    asking: ObjectInfo,
+    files: list[_File],
+    recipe: Recipe,
+    video_found: VideoInfo | ProbeError,
+    ambiguous: list[ObjectInfo],
 ) -> Outcome:
     bucket = svc.objects.bucket
-    job_id = job_id_for(bucket, video.key, _identity(video), sidecar.key, _identity(sidecar))
+    job_id = job_id_for(bucket, video.key, _identity(video), asking.key, _identity(asking), recipe.name or "")
     if svc.store.get(job_id) is not None:
         return "duplicate"
     now = svc.clock.now()
     svc.store.clear_half(bucket, stem)
-    parsed, problems = _validate(svc, video, sidecar, ambiguous)
+    problems = recipe.problems + _check(svc, video, asking, recipe.sidecar, video_found, ambiguous)
+    output_stem = f"{stem}.{recipe.name}" if recipe.name else stem
+    parsed = recipe.sidecar
     job = Job(
         job_id=job_id,
         state=JobState.REJECTED if problems else JobState.QUEUED,
         bucket=bucket,
-        stem=stem,
+        stem=output_stem,
+        edit=recipe.name,
         video=_source(video),
-        sidecar=_source(sidecar),
+        sidecar=_source(asking),
         prompt=parsed.prompt if parsed else "",
-        request=_request_record(parsed, sidecar.key, svc, problems) if parsed else {},
+        request=_request_record(svc, parsed, recipe, asking, files) if parsed and not problems else {},
         created_at=now,
         updated_at=now,
         next_poll_at=None if problems else now,
         finished_at=now if problems else None,
-        report_key=svc.layout.failed_report_key(stem) if problems else None,
+        report_key=svc.layout.failed_report_key(output_stem) if problems else None,
     )
     if problems:
         # Report first: writing it again is harmless, while a crash after the put would lose it.
@@ -128,26 +229,31 @@ def _start_job(
         return "duplicate"
     if not svc.store.put_new(job):
         return "duplicate"
-    logger.info("job queued", extra={"job_id": job_id, "video": video.key})
+    logger.info("job queued", extra={"job_id": job_id, "video": video.key, "edit": recipe.name})
     submitted = try_submit(svc, job)
     return {JobState.SUBMITTED: "submitted", JobState.QUEUED: "queued"}.get(submitted.state, "failed")  # type: ignore[return-value]
 
 
-def _validate(
-    svc: Services, video: ObjectInfo, sidecar_info: ObjectInfo, ambiguous: list[ObjectInfo]
-) -> tuple[Sidecar | None, list[Problem]]:
-    """Every problem with the pair, read from S3 with ranged GETs only."""
+def _check(
+    svc: Services,
+    video: ObjectInfo,
+    asking: ObjectInfo,
+    sidecar: Sidecar | None,
+    video_found: VideoInfo | ProbeError,
+    ambiguous: list[ObjectInfo],
+) -> list[Problem]:
+    """Every problem of one edit, read from S3 with ranged GETs only."""
     objects = svc.objects
 
     def open_image(key: str) -> RangeReader | None:
         info = objects.head(key)
         return objects.range_reader(info) if info else None
 
-    sidecar, problems = inspect_request(
+    problems = check_edit(
+        sidecar,
+        video_found,
         video_key=video.key,
-        sidecar_key=sidecar_info.key,
-        video=objects.range_reader(video),
-        sidecar=objects.range_reader(sidecar_info),
+        sidecar_key=asking.key,
         open_image=open_image,
         incoming_prefix=svc.layout.incoming,
     )
@@ -160,29 +266,46 @@ def _validate(
                 fix=f"both {video.key} and {other.key} exist for one sidecar; remove or rename one of them",
             )
         )
-    return sidecar, problems
+    return problems
 
 
 def _request_record(
-    sidecar: Sidecar, sidecar_key: str, svc: Services, problems: list[Problem]
+    svc: Services, sidecar: Sidecar, recipe: Recipe, asking: ObjectInfo, files: list[_File]
 ) -> dict[str, Any]:
-    """What the job keeps of the sidecar: parameters and image references, never data: payloads."""
+    """What the job keeps: parameters, image references (never data: payloads) and fields' origins."""
     images: list[dict[str, Any]] = []
     public: list[str] = []
+    versions = {f.info.key: f.info.version_id for f in files}
+    images_from = recipe.origins.get("reference_images", asking.key)
+    file_key, _, edit_part = images_from.partition("#")
+    path: list[Any] = ["edits", int(edit_part[6:-1])] if edit_part else []
     for index, ref in enumerate(sidecar.references()):
         if isinstance(ref, BucketKeyRef):
-            key = resolve_key(ref.key, sidecar_key, svc.layout.incoming)
-            info = None if problems else svc.objects.head(key)
+            key = resolve_key(ref.key, asking.key, svc.layout.incoming)
+            info = svc.objects.head(key)
             images.append({"key": key, "version_id": info.version_id if info else None})
             public.append(key)
         elif isinstance(ref, HttpsUrlRef):
             images.append({"url": ref.url})
             public.append(ref.url)
         elif isinstance(ref, DataUriRef):
-            images.append({"index": index})
+            # Too big for the job item: the submitter reads it back from the pinned file version.
+            images.append(
+                {
+                    "data_from": {
+                        "key": file_key,
+                        "version_id": versions.get(file_key),
+                        "path": [*path, "reference_images", index],
+                    }
+                }
+            )
             public.append(f"data:{ref.mime} (inline, {len(ref.payload)} base64 chars)")
-    record: dict[str, Any] = {"parameters": sidecar.api_parameters(), "reference_images": images}
-    record["reference_images_public"] = public
+    record: dict[str, Any] = {
+        "parameters": sidecar.api_parameters(),
+        "reference_images": images,
+        "reference_images_public": public,
+        "origins": {name: recipe.origins.get(name, asking.key) for name in sidecar.model_fields_set},
+    }
     if sidecar.negative_prompt:
         record["negative_prompt"] = sidecar.negative_prompt
     return record

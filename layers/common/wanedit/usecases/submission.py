@@ -21,7 +21,7 @@ from wanedit.dashscope import (
 )
 from wanedit.jobs import Job, JobState
 from wanedit.reports import DETAIL_FAILED, event_detail, failure_report
-from wanedit.sidecar import parse_sidecar
+from wanedit.sidecar import load_document
 
 logger = Logger(child=True)
 
@@ -44,7 +44,6 @@ def build_create_request(svc: Services, job: Job) -> CreateTaskRequest:
     )
     media: list[dict[str, str]] = [{"type": "video", "url": video_url}]
     images: list[dict[str, Any]] = job.request.get("reference_images", [])
-    inline: list[str] | None = None
     for image in images:
         if "key" in image:
             url = svc.objects.presign_get_version(
@@ -53,10 +52,8 @@ def build_create_request(svc: Services, job: Job) -> CreateTaskRequest:
         elif "url" in image:
             url = image["url"]
         else:
-            # data: URIs are too big for the job item; take them from the (version-pinned) sidecar.
-            if inline is None:
-                inline = _sidecar_images(svc, job)
-            url = inline[image["index"]]
+            # data: URIs are too big for the job item; read them back from the version-pinned file.
+            url = _inline_image(svc, image["data_from"])
         media.append({"type": "reference_image", "url": url})
     body: dict[str, Any] = {"model": "wan2.7-videoedit", "input": {"prompt": job.prompt, "media": media}}
     if job.request.get("negative_prompt"):
@@ -66,11 +63,15 @@ def build_create_request(svc: Services, job: Job) -> CreateTaskRequest:
     return CreateTaskRequest.model_validate(body)
 
 
-def _sidecar_images(svc: Services, job: Job) -> list[str]:
-    info = svc.objects.head(job.sidecar.key, job.sidecar.version_id)
+def _inline_image(svc: Services, where: dict[str, Any]) -> str:
+    """A data: URI from the sidecar or defaults file version it was validated in (a JSON path)."""
+    info = svc.objects.head(where["key"], where.get("version_id"))
     if info is None:
-        raise RetryableError(None, None, "the sidecar version vanished before submission", None)
-    return list(parse_sidecar(svc.objects.read_head(info, info.size)).reference_images)
+        raise RetryableError(None, None, "the file holding an inline image vanished before submission", None)
+    value: Any = load_document(svc.objects.read_head(info, info.size))[0]
+    for step in where["path"]:
+        value = value[step]
+    return str(value)
 
 
 def try_submit(svc: Services, job: Job) -> Job:
