@@ -361,7 +361,8 @@ def test_schema_cli() -> None:
     ).stdout
     schema = json.loads(out)
     assert schema["$schema"].endswith("2020-12/schema") and schema["$id"]
-    assert schema["additionalProperties"] is False and schema["required"] == ["prompt"]
+    # prompt may come from folder defaults or from each edit: the merged result is checked instead
+    assert schema["additionalProperties"] is False and schema["required"] == []
     assert set(schema["properties"]) == {
         "prompt",
         "negative_prompt",
@@ -373,5 +374,23 @@ def test_schema_cli() -> None:
         "prompt_extend",
         "watermark",
         "seed",
+        "edits",
     }
     assert all(prop.get("description") for prop in schema["properties"].values())
+    edit = schema["properties"]["edits"]["items"]
+    assert edit["required"] == ["name"] and set(edit["properties"]) == set(schema["properties"]) - {
+        "edits"
+    } | {"name"}
+
+
+def test_documented_examples_fit_the_published_schema() -> None:
+    import jsonschema
+
+    schema = json.loads((ROOT / "schemas" / "sidecar.schema.json").read_text())
+    jsonschema.validate({"prompt": "snow", "resolution": "720P", "ratio": "9:16"}, schema)
+    jsonschema.validate({"resolution": "720P"}, schema)  # a _defaults.json
+    jsonschema.validate({"prompt": "jacket", "edits": [{"name": "red", "prompt": "red jacket"}]}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"prompt": "x", "ratio": "2:1"}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"edits": [{"prompt": "no name"}]}, schema)

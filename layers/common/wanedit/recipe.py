@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wanedit.problems import Problem
-from wanedit.sidecar import Sidecar, SidecarError, sidecar_from_document
+from wanedit.sidecar import EDIT_NAME_PATTERN, MAX_EDITS, Sidecar, SidecarError, sidecar_from_document
 
-MAX_EDITS = 10
-EDIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+EDIT_NAME = re.compile(EDIT_NAME_PATTERN)
 
 
 @dataclass(frozen=True)

@@ -547,9 +547,38 @@ def _int_fix(name: str, value: Any) -> str:
     return f"{name} is {_json_type(value)}; use {LIMITS.get(name, 'an integer')}"
 
 
+MAX_EDITS = 10
+EDIT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+
+
 def json_schema() -> dict[str, Any]:
-    """The sidecar's JSON Schema, as published in ``schemas/sidecar.schema.json``."""
+    """The JSON Schema of a sidecar or `_defaults.json` file, as published in ``schemas/sidecar.schema.json``.
+
+    It is the `Sidecar` model's, plus `edits` (several named edits of one clip, see wanedit.recipe);
+    `prompt` is not required of one file, since folder defaults or each edit may carry it (the
+    pipeline checks the merged result).
+    """
     schema = Sidecar.model_json_schema()
+    fields = dict(schema["properties"])
+    name = {
+        "type": "string",
+        "pattern": EDIT_NAME_PATTERN,
+        "description": "The edit's name; its output is edited/<path>/<stem>.<name>.mp4.",
+    }
+    schema["properties"]["edits"] = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_EDITS,
+        "description": "Several edits of the clip, one job each: the fields above are shared, each edit "
+        "overrides them with its own.",
+        "items": {
+            "type": "object",
+            "properties": {"name": name, **fields},
+            "required": ["name"],
+            "additionalProperties": False,
+        },
+    }
+    schema["required"] = []
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 
 
