@@ -76,9 +76,16 @@ def child(mode: str, url: str, endpoint: str, bucket: str, trace: bool) -> dict[
             for chunk in response.iter_content(chunk_size=CHUNK_SIZE):
                 total += len(chunk)
     else:
+        drained: list[float] = []
+
+        def tap(chunks: Any) -> Any:
+            yield from chunks
+            drained.append(time.perf_counter())  # the last byte of the result has arrived
+
         with downloader.open(url) as (_length, chunks):
-            total = store.upload_stream(f"edited/bench/{mode}-{time.time_ns()}.mp4", chunks)
+            total = store.upload_stream(f"edited/bench/{mode}-{time.time_ns()}.mp4", tap(chunks))
     seconds = time.perf_counter() - t0
+    tail = time.perf_counter() - drained[0] if mode != "plain" and drained else None
     traced_peak = tracemalloc.get_traced_memory()[1] if trace else None
     return {
         "mode": mode,
@@ -87,6 +94,7 @@ def child(mode: str, url: str, endpoint: str, bucket: str, trace: bool) -> dict[
         "rss_before": rss_before,
         "hwm_after": _status("VmHWM"),
         "traced_peak": traced_peak,
+        "tail_seconds": tail,
     }
 
 
@@ -194,6 +202,8 @@ def persist_rows() -> list[Row]:
         emu.stop()
     growth = {m: max(r["hwm_after"] - r["rss_before"] for r in wan[m] + loop[m]) / 1e6 for m in wan}
     ratio = _rate(wan["persist"]) / _rate(wan["plain"])
+    tail = statistics.median(r["tail_seconds"] for r in wan["persist"])
+    plain_seconds = statistics.median(r["seconds"] for r in wan["plain"])
     loop_ratio = _rate(loop["persist"]) / _rate(loop["plain"])
     traced_mb = (traced["traced_peak"] or 0) / 1e6
     return [
@@ -213,14 +223,17 @@ def persist_rows() -> list[Row]:
             goal=f">= {GOAL_THROUGHPUT}x plain download",
             measured=(
                 f"{fmt_ratio(ratio)} ({_rate(wan['persist']) / 1e6:.1f} MB/s into S3 vs"
-                f" {_rate(wan['plain']) / 1e6:.1f} MB/s plain, median of {RUNS})"
+                f" {_rate(wan['plain']) / 1e6:.1f} MB/s plain, median of {RUNS}); after the last byte"
+                f" arrives: {tail:.2f} s (last part + moto's CompleteMultipartUpload), so the ceiling"
+                f" is {plain_seconds / (plain_seconds + tail):.3f}x"
             ),
             passed=ratio >= GOAL_THROUGHPUT,
             note=(
-                "the emulator paces the result like a WAN link (BENCH_RESULT_MBPS); download and part"
-                " upload alternate in one thread in upload_stream, so their times add"
+                "the emulator paces the result like a WAN link (BENCH_RESULT_MBPS); parts upload on a"
+                " background thread while the download goes on, so what remains is the tail after the"
+                " last byte: the last part and the completion, which moto does in Python"
             ),
-            data={"ratio": ratio},
+            data={"ratio": ratio, "tail_seconds": tail, "plain_seconds": plain_seconds},
         ),
         Row(
             figure="4 persist throughput (100 MB, loopback)",

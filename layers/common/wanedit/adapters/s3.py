@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -115,6 +116,26 @@ class ObjectStore:
             kwargs["Tagging"] = urlencode(tags)
         self._client.put_object(**kwargs)
 
+    def tag_version(self, key: str, version_id: str | None, tags: Mapping[str, str]) -> bool:
+        """Set tags on one object version (lifecycle rules filter on them), keeping its other tags.
+
+        False when that version no longer exists (a user deleted it): nothing to tag.
+        """
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            current = self._client.get_object_tagging(**kwargs).get("TagSet", [])
+            merged = {**{t["Key"]: t["Value"] for t in current}, **tags}
+            self._client.put_object_tagging(
+                **kwargs, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in merged.items()]}
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchVersion", "404"):
+                return False
+            raise
+        return True
+
     def download_to(self, key: str, path: str) -> None:
         """Save an object to a local file (the CLI's fetch), streamed by the transfer manager."""
         self._client.download_file(self.bucket, key, path)
@@ -131,39 +152,63 @@ class ObjectStore:
         part_size: int = DEFAULT_PART_SIZE,
         tags: Mapping[str, str] | None = None,
     ) -> int:
-        """Stream `chunks` into `key` as a multipart upload holding at most one part in memory.
+        """Stream `chunks` into `key` as a multipart upload, downloading while parts upload.
 
         Hand-written rather than TransferManager.upload_fileobj: for a non-seekable source the
         transfer manager buffers several parts at once, and here the memory bound is the point.
-        A failure aborts the upload so no half object or orphaned parts remain.
+        Each full part goes to one background uploader, so reading the next part overlaps sending
+        the last (time ~ max(download, upload), not their sum). Before part n+1 is handed over,
+        part n-1 must have finished: at most two parts are in flight plus the one filling
+        (3 x 8 MiB). ETags are collected in part order. A failure anywhere (the source, a part,
+        the completion) waits for the part in flight, then aborts the upload, so no half object
+        or orphaned parts remain.
         """
         create: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ContentType": content_type}
         if tags:
             create["Tagging"] = urlencode(tags)
         upload_id = self._client.create_multipart_upload(**create)["UploadId"]
-        parts: list[dict[str, Any]] = []
-        buffer = bytearray()
+        futures: list[Future[str]] = []
+        pieces: list[bytes] = []
+        filled = 0
         total = 0
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-part")
+
+        def submit(body: bytes) -> None:
+            if len(futures) >= 2:
+                futures[-2].result()  # part n-1 done before n+1 goes: memory stays bounded
+            number = len(futures) + 1
+            futures.append(pool.submit(self._upload_part, key, upload_id, number, body))
+
         try:
             for chunk in chunks:
-                buffer += chunk
                 total += len(chunk)
-                while len(buffer) >= part_size:
-                    self._upload_part(key, upload_id, parts, bytes(buffer[:part_size]))
-                    del buffer[:part_size]
-            if buffer or not parts:
-                self._upload_part(key, upload_id, parts, bytes(buffer))
+                view = memoryview(chunk)
+                while len(view):
+                    take = min(part_size - filled, len(view))
+                    pieces.append(chunk if take == len(chunk) else bytes(view[:take]))
+                    filled += take
+                    view = view[take:]
+                    if filled == part_size:
+                        body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                        pieces, filled = [], 0
+                        submit(body)
+            if filled or not futures:
+                submit(b"".join(pieces))
+                pieces = []
+            parts = [{"PartNumber": n, "ETag": f.result()} for n, f in enumerate(futures, start=1)]
             self._client.complete_multipart_upload(
                 Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
         except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # no part may land after the abort
             self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
+        finally:
+            pool.shutdown(wait=True)
         return total
 
-    def _upload_part(self, key: str, upload_id: str, parts: list[dict[str, Any]], body: bytes) -> None:
-        number = len(parts) + 1
+    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
         response = self._client.upload_part(
             Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
         )
-        parts.append({"PartNumber": number, "ETag": response["ETag"]})
+        return str(response["ETag"])
