@@ -91,6 +91,18 @@ def test_pair_in_either_order_gives_one_edited_mp4_and_manifest(stack, outcomes,
     assert announced["detail"]["usage"]["SR"] == 720
     [message] = outcomes.topic_messages()
     assert message["job_id"] == jobs[0].job_id
+    # Sources and outputs carry the tags the bucket's lifecycle rules filter on.
+    for key in (
+        "incoming/team/clip.mp4",
+        "incoming/team/clip.json",
+        "edited/team/clip.mp4",
+        "edited/team/clip.json",
+    ):
+        tagging = stack.client("s3").get_object_tagging(Bucket=stack.resources.bucket, Key=key)["TagSet"]
+        assert {t["Key"]: t["Value"] for t in tagging} == {
+            "wanedit-job": jobs[0].job_id,
+            "wanedit-state": "PERSISTED",
+        }
 
 
 def test_the_same_event_three_times_creates_one_task(stack, clip_bytes):

@@ -15,6 +15,7 @@ from wanedit.adapters.download import ResultDownloadError, ResultUnavailable
 from wanedit.container import Services
 from wanedit.dashscope import DashScopeError, TaskStatus
 from wanedit.jobs import Job, JobState
+from wanedit.paths import FOLDER_DEFAULTS_NAME
 from wanedit.reports import DETAIL_SUCCEEDED, event_detail, manifest
 from wanedit.usecases.submission import backoff, fail
 
@@ -93,11 +94,15 @@ def _finish(svc: Services, job: Job, size: int) -> JobState:
     now = svc.clock.now()
     output_key = svc.layout.edited_video_key(job.stem)
     manifest_key = svc.layout.edited_manifest_key(job.stem)
+    tags = {"wanedit-job": job.job_id, "wanedit-state": JobState.PERSISTED.value}
     svc.objects.put_json(
-        manifest_key,
-        manifest(job, output_key=output_key, output_size=size, now=now),
-        tags={"wanedit-job": job.job_id, "wanedit-state": JobState.PERSISTED.value},
+        manifest_key, manifest(job, output_key=output_key, output_size=size, now=now), tags=tags
     )
+    # Tag the sources too, so the bucket's lifecycle rules may archive or expire them once edited.
+    # A defaults file serves other clips: it is never tagged.
+    for source in (job.video, job.sidecar):
+        if not source.key.endswith(FOLDER_DEFAULTS_NAME):
+            svc.objects.tag_version(source.key, source.version_id, tags)
     # Announce before marking done: a crash in between repeats the event (at least once) rather
     # than losing it.
     done = job.model_copy(
