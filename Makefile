@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov gets its own venv: its dependency pins clash with requirements.lock.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: setup test demo lint bench clean
+.PHONY: setup test demo lint checkov bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +29,17 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
+	$(MAKE) --no-print-directory checkov
+
+$(CHECKOV_STAMP): requirements-checkov.txt requirements-checkov.lock
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt -c requirements-checkov.lock
+	touch $(CHECKOV_STAMP)
+
+# Security scan of the template (SAM resources included, Globals applied). Every deliberate
+# exception is a Metadata checkov skip on its resource, with the reason next to it.
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 demo: setup
 	$(BIN)/python -m local.demo
@@ -34,4 +48,4 @@ bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) demo-output .wanedit .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(CHECKOV_VENV) demo-output .wanedit .pytest_cache .mypy_cache .ruff_cache .aws-sam

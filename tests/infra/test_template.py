@@ -618,3 +618,19 @@ def test_sam_translation_lints_clean_when_the_translator_is_installed(
     out.write_text(json.dumps(translated))
     matches = lint_file(out, config=ManualArgs(regions=["ap-southeast-1"]))
     assert [str(m) for m in matches] == []
+
+
+def test_every_checkov_skip_names_a_check_and_says_why(template: dict[str, Any]) -> None:
+    """`make checkov` (part of `make lint`) must pass with skips only where a resource's Metadata
+    gives the reason next to the check it waives."""
+    seen = 0
+    for logical_id, resource in template["Resources"].items():
+        skips = resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+        ids = [skip["id"] for skip in skips]
+        assert len(ids) == len(set(ids)), logical_id
+        for skip in skips:
+            assert set(skip) == {"id", "comment"}, (logical_id, skip)
+            assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), (logical_id, skip)
+            assert len(skip["comment"].split()) >= 10, f"{logical_id} {skip['id']}: say why"
+            seen += 1
+    assert seen, "no skips found: has the Metadata format changed?"
