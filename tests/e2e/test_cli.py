@@ -13,6 +13,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import requests
 
 from local.samplemedia import make_clip, make_image, probe
 
@@ -125,7 +126,11 @@ def test_submit_wait_jobs_status_fetch_report(local_stack, tmp_path):
 
 
 def test_cancel_a_queued_job_and_refuse_a_finished_one(local_stack, tmp_path):
-    """With one slot, a second submission waits QUEUED: cancel ends it without any API call."""
+    """With one slot held by a long task, a second submission waits QUEUED: cancel ends it, no API call."""
+    emulator = json.loads(local_stack.read_text())["emulator_url"]
+    requests.post(
+        f"{emulator}/_emulator/faults", json={"task_seconds": [6000]}, timeout=10
+    ).raise_for_status()
     first = make_clip(tmp_path / "first.mp4", seconds=2, width=320, height=240, fps=8, audio=False)
     second = make_clip(tmp_path / "second.mp4", seconds=2, width=320, height=240, fps=8, audio=False)
     for clip in (first, second):
@@ -133,12 +138,11 @@ def test_cancel_a_queued_job_and_refuse_a_finished_one(local_stack, tmp_path):
             wanedit("submit", str(clip), "--prompt", "snow", "--folder", "q", state=local_stack).returncode
             == 0
         )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     queued = None
-    while queued is None and time.monotonic() < deadline:
+    while queued is None and time.monotonic() < deadline:  # bounded: until the events are handled
         rows = wanedit("jobs", "--state", "QUEUED", state=local_stack).stdout.splitlines()[1:]
         queued = rows[0].split()[0] if rows else None
-        time.sleep(0.5)
     assert queued, "the second job never showed as QUEUED"
 
     canceled = wanedit("cancel", queued, state=local_stack)

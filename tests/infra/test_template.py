@@ -79,6 +79,9 @@ CONTRACT_ENV = {
     "TOPIC_ARN",
     "JOB_RETENTION_DAYS",
     "PRESIGN_TTL_SECONDS",
+    "PRICE_PER_SECOND_720P",
+    "PRICE_PER_SECOND_1080P",
+    "PRICE_CURRENCY",
 }
 
 
@@ -485,10 +488,38 @@ def test_s3_grants_are_prefix_scoped_and_nobody_writes_incoming(template: dict[s
         assert grants["s3:PutObject"] == {"FailedPrefix"}
     assert complete["s3:PutObject"] == {"EditedPrefix", "FailedPrefix"}
     assert complete["s3:AbortMultipartUpload"] == {"EditedPrefix", "FailedPrefix"}
+    # Tagging an input (for the lifecycle rules) is the only change any function makes under it.
+    tagging = {"s3:PutObjectTagging", "s3:PutObjectVersionTagging"}
     for grants in (submit, poll, complete):
         for action, prefixes in grants.items():
-            if action.startswith(("s3:Put", "s3:Delete", "s3:Abort")):
+            if action.startswith(("s3:Put", "s3:Delete", "s3:Abort")) and action not in tagging:
                 assert "IncomingPrefix" not in prefixes, f"{action} on the watched prefix"
+    assert all("IncomingPrefix" not in submit.get(a, set()) | poll.get(a, set()) for a in tagging)
+
+
+def test_lifecycle_rules_archive_only_edited_sources(template: dict[str, Any]) -> None:
+    rules = template["Resources"]["MediaBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    by_id = {r["Fn::If"][1]["Id"]: r["Fn::If"] for r in rules if isinstance(r, dict) and "Fn::If" in r}
+    assert set(by_id) == {
+        "ArchiveEditedSources",
+        "DeleteEditedSources",
+        "EditedToInfrequentAccess",
+        "ExpireFailedReports",
+    }
+    for rule_id in ("ArchiveEditedSources", "DeleteEditedSources"):
+        condition, rule, _ = by_id[rule_id]
+        assert rule["Prefix"] == {"Ref": "IncomingPrefix"}
+        assert rule["TagFilters"] == [{"Key": "wanedit-state", "Value": "PERSISTED"}]
+    assert by_id["EditedToInfrequentAccess"][1]["Prefix"] == {"Ref": "EditedPrefix"}
+    assert by_id["ExpireFailedReports"][1]["Prefix"] == {"Ref": "FailedPrefix"}
+    conditions = template["Conditions"]
+    for condition, parameter in (
+        ("ArchiveSources", "ArchiveSourcesAfterDays"),
+        ("DeleteSources", "DeleteSourcesAfterDays"),
+        ("EditedToInfrequentAccess", "EditedToInfrequentAccessAfterDays"),
+        ("ExpireFailedReports", "FailedReportsExpireAfterDays"),
+    ):
+        assert conditions[condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, 0]}]}
 
 
 # ------------------------------------------------------------------ bucket and rule

@@ -104,7 +104,9 @@ def timings(job: Job) -> dict[str, Any]:
     }
 
 
-def manifest(job: Job, *, output_key: str, output_size: int, now: float) -> dict[str, Any]:
+def manifest(
+    job: Job, *, output_key: str, output_size: int, now: float, estimated_cost: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """edited/<stem>.json: everything needed to trace, bill and reproduce the edit."""
     return {
         "status": JobState.PERSISTED.value,
@@ -120,6 +122,7 @@ def manifest(job: Job, *, output_key: str, output_size: int, now: float) -> dict
         "edit": job.edit,
         "origins": job.request.get("origins", {}),
         "usage": job.usage,
+        "estimated_cost": estimated_cost,
         "output": {"bucket": job.bucket, "key": output_key, "size": output_size},
         "source": _sources(job),
         "timings": {**timings(job), "persisted_at": iso(now)},

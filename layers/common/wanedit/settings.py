@@ -7,7 +7,7 @@ function can never depend on a variable that the stack does not set.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +40,27 @@ class Settings(BaseSettings):
     # Long enough for the service to fetch a queued input (it may sit PENDING behind other tasks),
     # short enough that a leaked URL is soon worthless.
     presign_ttl_seconds: int = Field(default=3600, ge=60, le=43200, validation_alias="PRESIGN_TTL_SECONDS")
+    # The deployer's price per billed second by resolution tier (0: no estimate in manifests).
+    price_per_second_720p: float = Field(default=0.0, ge=0, validation_alias="PRICE_PER_SECOND_720P")
+    price_per_second_1080p: float = Field(default=0.0, ge=0, validation_alias="PRICE_PER_SECOND_1080P")
+    price_currency: str = Field(default="USD", validation_alias="PRICE_CURRENCY")
+
+    def estimated_cost(self, usage: dict[str, Any] | None) -> dict[str, Any] | None:
+        """What a task cost by its usage (billed seconds x the tier's price), or None without a price."""
+        if not usage or usage.get("duration") is None:
+            return None
+        tier = "720P" if str(usage.get("SR")) == "720" else "1080P"
+        price = self.price_per_second_720p if tier == "720P" else self.price_per_second_1080p
+        if not price:
+            return None
+        seconds = float(usage["duration"])
+        return {
+            "amount": round(seconds * price, 6),
+            "currency": self.price_currency,
+            "billed_seconds": seconds,
+            "price_per_second": price,
+            "tier": tier,
+        }
 
 
 @lru_cache(maxsize=1)

@@ -96,7 +96,15 @@ def _finish(svc: Services, job: Job, size: int) -> JobState:
     manifest_key = svc.layout.edited_manifest_key(job.stem)
     tags = {"wanedit-job": job.job_id, "wanedit-state": JobState.PERSISTED.value}
     svc.objects.put_json(
-        manifest_key, manifest(job, output_key=output_key, output_size=size, now=now), tags=tags
+        manifest_key,
+        manifest(
+            job,
+            output_key=output_key,
+            output_size=size,
+            now=now,
+            estimated_cost=svc.settings.estimated_cost(job.usage),
+        ),
+        tags=tags,
     )
     # Tag the sources too, so the bucket's lifecycle rules may archive or expire them once edited.
     # A defaults file serves other clips: it is never tagged.
