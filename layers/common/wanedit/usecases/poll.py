@@ -1,9 +1,21 @@
 """The PollFunction's work: follow every active job to its end, and fill free slots from the queue.
 
-One invocation loops until its deadline, waking when the earliest job is due (each submitted task
-is queried about every 15 s), so a finished task is noticed in seconds rather than at the next
-scheduled run. API queries run concurrently; state changes are applied one by one, each a
-conditional write.
+One invocation loops until its deadline, so a finished task is noticed in seconds rather than at
+the next scheduled run. How ends are detected:
+
+- Two or more tasks in flight: one task-list call (newest first, the window from the earliest
+  in-flight submission to now) tells which of them ended; only those are queried (for
+  ``video_url``, ``usage``, ``orig_prompt``). The list is repeated every POLL_INTERVAL_SECONDS /
+  in-flight seconds (at least LIST_MIN_WAKE_SECONDS): each slot is seen about as often as a
+  15 s per-task query would see one task, but a freed slot waits ~1/in-flight as long, and the
+  calls per task stay about (task time / 15 s) + 2 (one create, list shares, one final query).
+- One task in flight, a list that fails, or a task the list does not show (too old for the
+  window, beyond the pages read, lost by the service): the task is queried on its own schedule,
+  about every 15 s, exactly as with a single task. A task the list shows running is not queried;
+  its own schedule moves LIST_COVERED_RECHECK_SECONDS ahead, so a poller that dies leaves every
+  job due again soon. The 24 h lifetime and UNKNOWN handling are those of the per-task query.
+
+API queries run concurrently; state changes are applied one by one, each a conditional write.
 """
 
 from __future__ import annotations
@@ -39,6 +51,14 @@ SLOT_LEASE_GRACE_SECONDS = 60.0  # a lease newer than this may belong to a submi
 MAX_WAKE_SECONDS = POLL_INTERVAL_SECONDS
 MIN_WAKE_SECONDS = 1.0
 QUERY_WORKERS = 8
+LIST_MIN_TASKS = 2  # fewer in flight: a per-task query costs what a list call costs
+LIST_MIN_WAKE_SECONDS = 3.5  # the list cadence with many tasks in flight (API calls stay in budget)
+LIST_HORIZON_SECONDS = 3600.0  # tasks older than this are queried one by one (keeps the window small)
+LIST_WINDOW_MARGIN = 60.0  # clock skew and the list's whole-second times
+LIST_PAGE_SIZE = 100  # the API's maximum
+LIST_MAX_PAGES = 2  # newest first; what is not found in these pages falls back to its own query
+LIST_COVERED_RECHECK_SECONDS = 60.0  # a listed running task's own schedule (the fallback) moves this far
+_ENDED = (TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELED)
 
 
 @dataclass
@@ -47,6 +67,8 @@ class PollReport:
 
     iterations: int = 0
     queried: int = 0
+    lists: int = 0  # task-list calls made to detect ends
+    watching: int = 0  # tasks the last list covered (0: per-task queries only)
     submitted: int = 0
     succeeded: int = 0
     ended: int = 0
@@ -64,14 +86,16 @@ def run_poll(svc: Services, *, deadline: float, on_iteration: Callable[[], None]
         if on_iteration:
             on_iteration()
         now = svc.clock.now()
-        wake = _next_wake(svc, now)
+        wake = _next_wake(svc, now, report.watching)
         if wake is None or wake >= deadline:
             return report
         svc.clock.sleep(wake - now)
 
 
-def _next_wake(svc: Services, now: float) -> float | None:
+def _next_wake(svc: Services, now: float, watching: int = 0) -> float | None:
     candidates = [t for t in (svc.store.next_due_at(),) if t is not None]
+    if watching >= LIST_MIN_TASKS:
+        candidates.append(now + max(LIST_MIN_WAKE_SECONDS, POLL_INTERVAL_SECONDS / watching))
     if free_slots(svc) > 0:
         queued_at = svc.store.next_due_at("queue")
         if queued_at is not None:
@@ -87,8 +111,13 @@ def free_slots(svc: Services) -> int:
 
 def poll_once(svc: Services, report: PollReport) -> None:
     now = svc.clock.now()
-    due = svc.store.due(now)
+    # One index query: every active job (most overdue first), of which the due ones as before.
+    active = svc.store.due(now + TASK_LIFETIME_SECONDS + LIST_HORIZON_SECONDS)
+    due = [job for job in active if job.next_poll_at is None or job.next_poll_at <= now]
     to_query = [job for job in due if job.state is JobState.SUBMITTED and job.task_id]
+    listed = _list_in_flight(svc, now, active, report)
+    if listed is not None:
+        to_query = _after_list(svc, now, to_query, *listed)
     for job, outcome in zip(to_query, _query_all(svc, to_query), strict=True):
         report.queried += 1
         if isinstance(outcome, TaskResponse):
@@ -116,6 +145,75 @@ def poll_once(svc: Services, report: PollReport) -> None:
     for job in svc.store.queued(now, free_slots(svc)):
         if try_submit(svc, job).state is JobState.SUBMITTED:
             report.submitted += 1
+
+
+def _list_in_flight(
+    svc: Services, now: float, active: list[Job], report: PollReport
+) -> tuple[list[Job], dict[str, TaskStatus]] | None:
+    """(the in-flight jobs the list could cover, task id -> listed status), or None: no list now."""
+    report.watching = 0
+    recent = [
+        job
+        for job in active
+        if job.state is JobState.SUBMITTED
+        and job.task_id
+        and job.submitted_at is not None
+        and now - job.submitted_at < LIST_HORIZON_SECONDS
+    ]
+    if len(recent) < LIST_MIN_TASKS:
+        return None
+    wanted = {job.task_id for job in recent}
+    start = datetime.fromtimestamp(min(job.submitted_at or now for job in recent) - LIST_WINDOW_MARGIN, UTC)
+    end = datetime.fromtimestamp(now + LIST_WINDOW_MARGIN, UTC)
+    seen: dict[str, TaskStatus] = {}
+    try:
+        for page_no in range(1, LIST_MAX_PAGES + 1):
+            report.lists += 1
+            page = svc.api.list_tasks(start=start, end=end, page_no=page_no, page_size=LIST_PAGE_SIZE)
+            for item in page.data:
+                if item.task_id in wanted:
+                    seen[item.task_id] = item.status
+            last = (
+                page.total_page
+                if page.total_page is not None
+                else page_no + (len(page.data) >= LIST_PAGE_SIZE)
+            )
+            if wanted <= seen.keys() or not page.data or page_no >= last:
+                break
+    except DashScopeError as error:
+        logger.info("task list failed; querying tasks one by one", extra={"code": error.code})
+        return None
+    report.watching = len(recent)
+    return recent, seen
+
+
+def _after_list(
+    svc: Services, now: float, due: list[Job], recent: list[Job], seen: dict[str, TaskStatus]
+) -> list[Job]:
+    """The jobs to query after a list: those it shows ended, and those it could not vouch for."""
+    to_query: dict[str, Job] = {}
+    for job in recent:
+        status = seen.get(job.task_id or "")
+        if status in _ENDED:
+            to_query[job.job_id] = job
+    for job in due:
+        if job.job_id in to_query:
+            continue
+        status = seen.get(job.task_id or "")
+        if status not in (TaskStatus.PENDING, TaskStatus.RUNNING) or _too_old(job, now):
+            to_query[job.job_id] = job  # not listed (or expiring): its own query decides, as always
+            continue
+        # Listed running: no query; its own schedule (the fallback) moves on.
+        svc.store.transition(
+            job.job_id,
+            [JobState.SUBMITTED],
+            JobState.SUBMITTED,
+            now=now,
+            next_poll_at=now + LIST_COVERED_RECHECK_SECONDS,
+            task_status=status.value,
+            first_unknown_at=None,
+        )
+    return list(to_query.values())
 
 
 def _query_all(svc: Services, jobs: list[Job]) -> list[TaskResponse | DashScopeError]:
