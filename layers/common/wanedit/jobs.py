@@ -52,7 +52,7 @@ def job_id_for(
 class SourceObject(BaseModel):
     """One input object pinned to the version that was validated."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     key: str
     version_id: str | None = None
@@ -66,6 +66,8 @@ class SourceObject(BaseModel):
 
 class Job(BaseModel):
     """What the JobStore keeps for a job; timestamps are epoch seconds."""
+
+    model_config = ConfigDict(defer_build=True)  # built on first use, not at import (cold start)
 
     job_id: str
     state: JobState

@@ -214,6 +214,7 @@ class Sidecar(BaseModel):
         extra="forbid",
         strict=True,
         frozen=True,
+        defer_build=True,
         title="wanedit sidecar",
         json_schema_extra={
             "description": "What to do with the video beside this file: the prompt and the parameters of "

@@ -45,7 +45,7 @@ MAX_REFERENCE_IMAGES = 4
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Media(_Request):
@@ -217,7 +217,7 @@ LooseInt = Annotated[int | None, BeforeValidator(_to_int)]
 
 class _Response(BaseModel):
     # Forward-compatible: fields the reference does not list are kept (model_extra), never an error.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class _TimedResponse(_Response):
