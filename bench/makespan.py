@@ -55,10 +55,11 @@ def calls_row(run: PipelineRun) -> Row:
         ),
         passed=per_task <= bound and run.duplicate_creates == 0,
         note=(
-            f"per task, {n_over}/{len(over)} tasks exceed their own t/15+2 (max +{max(over, default=0):.2f}):"
-            f" a task is queried every 15 s from its create, so it pays"
-            f" ceil((t+{run.pending_seconds:.0f})/15)"
-            f" queries; 429s seen {run.throttled}"
+            f"per task (its create and its own queries; list calls are shared and not attributed),"
+            f" {n_over}/{len(over)} tasks exceed their own t/15+2 (max {max(over, default=0):+.2f});"
+            f" with 2+ tasks in flight the poller lists every 15 s / in-flight (>= 3.5 s) and queries a"
+            f" task once it ended, alone every 15 s; {run.lists / max(1, run.persisted):.2f} lists per task;"
+            f" 429s seen {run.throttled}"
         ),
         data={"calls_per_task": per_task, "bound": bound, "tasks_over_own_bound": n_over},
     )
