@@ -33,7 +33,6 @@ def main() -> int:
     print(f"made a sample clip: {clip} (4 s, 640x360, H.264 + AAC)")
     with LocalStack() as stack:
         stack.run_background(poll_every=60)
-        stack.write_state()
         bucket = stack.resources.bucket
         print(f"local stack up: AWS endpoint {stack.resources.endpoint_url}, bucket {bucket}, ")
         print(f"                DashScope emulator {stack.emulator.base_url}")
