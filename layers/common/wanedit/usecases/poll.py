@@ -204,16 +204,21 @@ def _after_list(
             to_query[job.job_id] = job  # not listed (or expiring): its own query decides, as always
             continue
         # Listed running: no query; its own schedule (the fallback) moves on.
-        svc.store.transition(
-            job.job_id,
-            [JobState.SUBMITTED],
-            JobState.SUBMITTED,
-            now=now,
-            next_poll_at=now + LIST_COVERED_RECHECK_SECONDS,
-            task_status=status.value,
-            first_unknown_at=None,
-        )
+        _still_running(svc, job, status, now + LIST_COVERED_RECHECK_SECONDS)
     return list(to_query.values())
+
+
+def _still_running(svc: Services, job: Job, status: TaskStatus, next_poll_at: float) -> None:
+    """Record a PENDING/RUNNING task's status and when to look at it again."""
+    svc.store.transition(
+        job.job_id,
+        [JobState.SUBMITTED],
+        JobState.SUBMITTED,
+        now=svc.clock.now(),
+        next_poll_at=next_poll_at,
+        task_status=status.value,
+        first_unknown_at=None,
+    )
 
 
 def _query_all(svc: Services, jobs: list[Job]) -> list[TaskResponse | DashScopeError]:
@@ -239,15 +244,7 @@ def _apply_status(svc: Services, job: Job, response: TaskResponse, report: PollR
             _expire(svc, job, "the task did not finish within the API's 24 h task lifetime")
             report.ended += 1
             return
-        svc.store.transition(
-            job.job_id,
-            [JobState.SUBMITTED],
-            JobState.SUBMITTED,
-            now=now,
-            next_poll_at=now + POLL_INTERVAL_SECONDS,
-            task_status=status.value,
-            first_unknown_at=None,
-        )
+        _still_running(svc, job, status, now + POLL_INTERVAL_SECONDS)
         return
     if status is TaskStatus.SUCCEEDED:
         succeeded = svc.store.transition(
