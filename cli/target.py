@@ -12,7 +12,7 @@ import boto3
 
 from wanedit.adapters.download import ResultDownloader
 from wanedit.adapters.jobstore import JobStore
-from wanedit.adapters.messaging import CompletionQueue, Notifier
+from wanedit.adapters.messaging import CompletionQueue, LongClipQueue, Notifier
 from wanedit.adapters.s3 import ObjectStore
 from wanedit.adapters.secrets import ApiKeyFromSecret
 from wanedit.clock import SystemClock
@@ -39,6 +39,8 @@ class Target:
     complete_dlq_url: str
     api_base_url: str
     description: str
+    # Empty for a stack (or a local state file) from before long clips: nothing to redrive there.
+    longclip_dlq_url: str = ""
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url)
@@ -64,6 +66,7 @@ class Target:
             ),
             completion=CompletionQueue(s.complete_queue_url, client=self.client("sqs")),
             downloader=ResultDownloader(),
+            long_clips=LongClipQueue(s.long_clip_queue_url, client=self.client("sqs")),
             clock=SystemClock(),
         )
 
@@ -99,6 +102,7 @@ def _local(endpoint: str | None, local_state: Path) -> Target:
             "BUCKET_NAME": state["bucket"],
             "JOB_TABLE_NAME": state["table"],
             "COMPLETE_QUEUE_URL": state["complete_queue_url"],
+            "LONG_CLIP_QUEUE_URL": state.get("longclip_queue_url", ""),
             "API_KEY_SECRET_ID": state["secret_id"],
             "TOPIC_ARN": state.get("topic_arn", ""),
             "EVENT_BUS_NAME": state.get("event_bus", "default"),
@@ -111,6 +115,7 @@ def _local(endpoint: str | None, local_state: Path) -> Target:
         ingest_queue_url=state["ingest_queue_url"],
         ingest_dlq_url=state["ingest_dlq_url"],
         complete_dlq_url=state["complete_dlq_url"],
+        longclip_dlq_url=state.get("longclip_dlq_url", ""),
         api_base_url=state["emulator_url"],
         description=f"local stack at {endpoint_url}",
     )
@@ -129,12 +134,14 @@ def _deployed(name: str, *, region: str | None, profile: str | None) -> Target:
             "BUCKET_NAME": outputs["BucketName"],
             "JOB_TABLE_NAME": outputs["JobTableName"],
             "COMPLETE_QUEUE_URL": outputs["CompleteQueueUrl"],
+            "LONG_CLIP_QUEUE_URL": outputs.get("LongClipQueueUrl", ""),
             "API_KEY_SECRET_ID": outputs["ApiKeySecretArn"],
             "TOPIC_ARN": outputs.get("TopicArn", ""),
             "EVENT_BUS_NAME": outputs.get("EventBusName", "default"),
             "INCOMING_PREFIX": parameters.get("IncomingPrefix", "incoming/"),
             "EDITED_PREFIX": parameters.get("EditedPrefix", "edited/"),
             "FAILED_PREFIX": parameters.get("FailedPrefix", "failed/"),
+            "WORK_PREFIX": parameters.get("WorkPrefix", "work/"),
         }
     )
     api_base_url = endpoint_for(
@@ -149,6 +156,7 @@ def _deployed(name: str, *, region: str | None, profile: str | None) -> Target:
         ingest_queue_url=outputs["IngestQueueUrl"],
         ingest_dlq_url=outputs["IngestDLQUrl"],
         complete_dlq_url=outputs["CompleteDLQUrl"],
+        longclip_dlq_url=outputs.get("LongClipDLQUrl", ""),
         api_base_url=api_base_url,
         description=f"stack {name} ({session.region_name})",
     )

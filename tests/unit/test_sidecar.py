@@ -374,6 +374,7 @@ def test_schema_cli() -> None:
         "prompt_extend",
         "watermark",
         "seed",
+        "long_clip",
         "edits",
     }
     assert all(prop.get("description") for prop in schema["properties"].values())

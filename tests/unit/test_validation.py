@@ -74,8 +74,53 @@ def test_long_input_is_refused_even_with_duration_set() -> None:
     assert problem.field == "video.duration"
     assert problem.fix == (
         "video is 12.4 s; the API accepts 2-10 s — trim the clip to 10 s or less "
-        "(setting `duration` only shortens the output)"
+        '(setting `duration` only shortens the output), or add "long_clip": "split" to the '
+        "sidecar to have it edited in 2-10 s segments and stitched back"
     )
+
+
+@pytest.mark.parametrize("seconds", [10.5, 27.0, 300.0])
+def test_split_long_clips_pass_up_to_the_long_clip_bounds(seconds: float) -> None:
+    sidecar = Sidecar(prompt="p", long_clip="split")
+    assert validate_request(sidecar, video(duration_s=seconds), sidecar_key=SIDECAR_KEY) == []
+
+
+def test_a_split_clip_over_300_s_is_refused_naming_the_bound() -> None:
+    sidecar = Sidecar(prompt="p", long_clip="split")
+    [problem] = validate_request(sidecar, video(duration_s=300.5), sidecar_key=SIDECAR_KEY)
+    assert problem.field == "video.duration" and "300" in problem.limit
+
+
+def test_a_split_clip_may_exceed_100_mb_but_not_its_segments() -> None:
+    sidecar = Sidecar(prompt="p", long_clip="split")
+    big_but_fine = video(duration_s=60.0, size_bytes=500_000_000)  # 10 s segments of ~83 MB
+    assert validate_request(sidecar, big_but_fine, sidecar_key=SIDECAR_KEY) == []
+    too_dense = video(duration_s=20.0, size_bytes=300_000_000)  # 10 s segments of 150 MB
+    fields = [p.field for p in validate_request(sidecar, too_dense, sidecar_key=SIDECAR_KEY)]
+    assert fields == ["video.bitrate"]
+    too_big = video(duration_s=200.0, size_bytes=1_200_000_000)
+    fields = [p.field for p in validate_request(sidecar, too_big, sidecar_key=SIDECAR_KEY)]
+    assert fields == ["video.size"]
+
+
+def test_a_short_clip_with_split_keeps_the_single_task_limits() -> None:
+    sidecar = Sidecar(prompt="p", long_clip="split")
+    fields = [
+        p.field
+        for p in validate_request(
+            sidecar, video(duration_s=9.0, size_bytes=120_000_000), sidecar_key=SIDECAR_KEY
+        )
+    ]
+    assert fields == ["video.size"]
+    assert [p.field for p in validate_request(sidecar, video(duration_s=1.5), sidecar_key=SIDECAR_KEY)] == [
+        "video.duration"
+    ]
+
+
+def test_duration_cannot_be_combined_with_splitting() -> None:
+    sidecar = Sidecar(prompt="p", long_clip="split", duration=5)
+    [problem] = validate_request(sidecar, video(duration_s=27.0), sidecar_key=SIDECAR_KEY)
+    assert problem.field == "sidecar.duration" and "split" in problem.limit
 
 
 @pytest.mark.parametrize("duration, ok", [(0, True), (5, True), (6, False), (10, False)])

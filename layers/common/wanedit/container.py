@@ -12,7 +12,7 @@ from typing import Any
 
 from wanedit.adapters.download import ResultDownloader
 from wanedit.adapters.jobstore import JobStore
-from wanedit.adapters.messaging import CompletionQueue, Notifier
+from wanedit.adapters.messaging import CompletionQueue, LongClipQueue, Notifier
 from wanedit.adapters.s3 import ObjectStore
 from wanedit.adapters.secrets import ApiKeyFromSecret
 from wanedit.clock import Clock, SystemClock
@@ -30,12 +30,15 @@ class Services:
     notifier: Notifier
     completion: CompletionQueue
     downloader: ResultDownloader
+    long_clips: LongClipQueue
     clock: Clock = field(default_factory=SystemClock)
 
     @property
     def layout(self) -> Layout:
         s = self.settings
-        return Layout(incoming=s.incoming_prefix, edited=s.edited_prefix, failed=s.failed_prefix)
+        return Layout(
+            incoming=s.incoming_prefix, edited=s.edited_prefix, failed=s.failed_prefix, work=s.work_prefix
+        )
 
 
 def build_services(settings: Settings, *, api_key: Any = None, clock: Clock | None = None) -> Services:
@@ -55,6 +58,7 @@ def build_services(settings: Settings, *, api_key: Any = None, clock: Clock | No
         notifier=Notifier(event_bus=settings.event_bus_name, topic_arn=settings.topic_arn),
         completion=CompletionQueue(settings.complete_queue_url),
         downloader=ResultDownloader(),
+        long_clips=LongClipQueue(settings.long_clip_queue_url),
         clock=clock or SystemClock(),
     )
 

@@ -47,7 +47,10 @@ class SucceededDetail(_Detail):
     output_key: str = Field(description="the edited MP4, under the edited prefix")
     manifest_key: str = Field(description="its manifest (job, task, prompt, parameters, usage, timings)")
     size: int = Field(description="bytes of the edited MP4")
-    usage: Usage | None = None
+    usage: Usage | None = Field(default=None, description="a long clip's: the sum over its segments")
+    segments: int | None = Field(
+        default=None, description="long clips only: how many 2-10 s segments (tasks) it was edited in"
+    )
 
 
 class FailedDetail(_Detail):
@@ -57,6 +60,9 @@ class FailedDetail(_Detail):
     )
     error_message: str | None = None
     report_key: str = Field(description="failed/<path>/<stem>.json: what happened and how to retry")
+    segment: int | None = Field(
+        default=None, description="long clips only: the segment (from 0) that failed, if one did"
+    )
 
 
 class RejectedDetail(_Detail):

@@ -2,6 +2,10 @@
 
 WAITING_PAIR lives on a separate "half" record (a clip or sidecar still missing its partner);
 a job exists from QUEUED on. Every transition is a conditional write in the JobStore.
+
+A long clip (sidecar `"long_clip": "split"`, over 10 s) is a parent job that never holds a slot:
+SPLITTING -> SEGMENTED (one child job per 2-10 s segment, each an ordinary job) -> STITCHING ->
+PERSISTED. Children carry `parent_id`; they persist into the working prefix, not edited/.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ class JobState(StrEnum):
     FAILED = "FAILED"  # the API (or persisting the result) failed for good
     CANCELED = "CANCELED"
     EXPIRED = "EXPIRED"  # the task id or result outlived its 24 h
+    SPLITTING = "SPLITTING"  # long clip: waiting for (or in) the split worker
+    SEGMENTED = "SEGMENTED"  # long clip: its segments are jobs of their own; waiting for all of them
+    STITCHING = "STITCHING"  # long clip: a worker is stitching the edited segments
 
     @property
     def is_terminal(self) -> bool:
@@ -39,6 +46,11 @@ class JobState(StrEnum):
 TERMINAL_STATES = frozenset(
     {JobState.PERSISTED, JobState.REJECTED, JobState.FAILED, JobState.CANCELED, JobState.EXPIRED}
 )
+
+
+def segment_job_id(parent_id: str, index: int) -> str:
+    """A segment's job id: fixed by its parent and place, so a repeated split makes no new jobs."""
+    return f"{parent_id}-s{index:03d}"
 
 
 def job_id_for(
@@ -62,6 +74,23 @@ class SourceObject(BaseModel):
     @property
     def identity(self) -> str:
         return self.version_id or self.etag
+
+
+class Segment(BaseModel):
+    """One 2-10 s piece of a long clip, as split (times are seconds into the source)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    index: int
+    job_id: str
+    key: str
+    version_id: str | None = None
+    etag: str = ""
+    start: float
+    duration: float
+    frames: int
+    copied: bool
+    size: int
 
 
 class Job(BaseModel):
@@ -101,3 +130,10 @@ class Job(BaseModel):
     output_key: str | None = None
     manifest_key: str | None = None
     report_key: str | None = None
+    # long clips: the parent lists its segments; a segment job names its parent and place
+    segments: list[Segment] = Field(default_factory=list)
+    parent_id: str | None = None
+    segment_index: int | None = None
+    task_retries: int = 0  # a segment whose task FAILED is submitted again, within bounds
+    work_started_at: float | None = None  # when a split/stitch worker claimed the parent
+    work_attempts: int = 0  # split/stitch attempts that ended in a transient failure, and the current

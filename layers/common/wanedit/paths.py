@@ -19,6 +19,7 @@ class Layout:
     incoming: str = "incoming/"
     edited: str = "edited/"
     failed: str = "failed/"
+    work: str = "work/"  # long clips' segments: no trigger listens here, a lifecycle rule expires it
 
     def classify(self, key: str) -> tuple[Kind, str] | None:
         """('video'|'sidecar', stem path relative to incoming/) for an input key, else None."""
@@ -52,6 +53,17 @@ class Layout:
 
     def failed_report_key(self, stem: str) -> str:
         return f"{self.failed}{stem}.json"
+
+    def work_folder(self, job_id: str) -> str:
+        return f"{self.work}{job_id}/"
+
+    def segment_key(self, job_id: str, index: int) -> str:
+        """A long clip's segment as split (the input of one task)."""
+        return f"{self.work}{job_id}/segments/{index:03d}.mp4"
+
+    def edited_segment_key(self, job_id: str, index: int) -> str:
+        """A segment as the API edited it, kept until the parent is stitched."""
+        return f"{self.work}{job_id}/edited/{index:03d}.mp4"
 
     def folder_of(self, stem: str) -> str:
         """The incoming folder of a stem, for resolving relative reference-image keys."""

@@ -19,6 +19,7 @@ __all__ = [
     "DETAIL_SUCCEEDED",
     "event_detail",
     "failure_report",
+    "long_clip_manifest",
     "manifest",
 ]
 
@@ -68,9 +69,12 @@ def rejection_report(job: Job, problems: list[Problem], now: float) -> dict[str,
     return {**report, "source": _sources(job), "reported_at": iso(now)}
 
 
-def failure_report(job: Job, now: float) -> dict[str, Any]:
-    """failed/<stem>.json for a job the API (or persisting) failed, canceled or let expire."""
-    return {
+def failure_report(job: Job, now: float, *, segment: int | None = None) -> dict[str, Any]:
+    """failed/<stem>.json for a job the API (or persisting) failed, canceled or let expire.
+
+    For a long clip, `segment` is the one that failed; every segment's place and job are listed.
+    """
+    report = {
         "status": job.state.value,
         "job_id": job.job_id,
         "task_id": job.task_id,
@@ -85,6 +89,13 @@ def failure_report(job: Job, now: float) -> dict[str, Any]:
         "timings": timings(job),
         "reported_at": iso(now),
     }
+    if job.segments:
+        report["failed_segment"] = segment
+        report["segments"] = [
+            {"index": s.index, "start": s.start, "duration": s.duration, "job_id": s.job_id}
+            for s in job.segments
+        ]
+    return report
 
 
 _STATE_FIXES = {
@@ -127,6 +138,46 @@ def manifest(
         "source": _sources(job),
         "timings": {**timings(job), "persisted_at": iso(now)},
     }
+
+
+def long_clip_manifest(
+    job: Job,
+    segments: list[Job],
+    *,
+    output_key: str,
+    output_size: int,
+    now: float,
+    stitched: dict[str, Any],
+    estimated_cost: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """edited/<stem>.json of a long clip: the clip's manifest, every segment with its task and usage."""
+    document = manifest(
+        job, output_key=output_key, output_size=output_size, now=now, estimated_cost=estimated_cost
+    )
+    by_id = {child.job_id: child for child in segments}
+    document["task_id"] = None
+    document["task_ids"] = [child.task_id for child in segments]
+    document["request_ids"] = [rid for child in segments for rid in child.request_ids]
+    document["orig_prompt"] = next((c.orig_prompt for c in segments if c.orig_prompt), None)
+    document["segments"] = [
+        {
+            "index": s.index,
+            "start": s.start,
+            "duration": s.duration,
+            "frames": s.frames,
+            "split": "copied" if s.copied else "re-encoded",
+            "job_id": s.job_id,
+            "task_id": by_id[s.job_id].task_id,
+            "request_ids": by_id[s.job_id].request_ids,
+            "task_retries": by_id[s.job_id].task_retries,
+            "orig_prompt": by_id[s.job_id].orig_prompt,
+            "usage": by_id[s.job_id].usage,
+            "timings": timings(by_id[s.job_id]),
+        }
+        for s in job.segments
+    ]
+    document["stitch"] = stitched
+    return document
 
 
 def event_detail(job: Job, **extra: Any) -> dict[str, Any]:

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     incoming_prefix: str = Field(default="incoming/", validation_alias="INCOMING_PREFIX")
     edited_prefix: str = Field(default="edited/", validation_alias="EDITED_PREFIX")
     failed_prefix: str = Field(default="failed/", validation_alias="FAILED_PREFIX")
+    work_prefix: str = Field(default="work/", validation_alias="WORK_PREFIX")
+    long_clip_queue_url: str = Field(default="", validation_alias="LONG_CLIP_QUEUE_URL")
 
     dashscope_region: Literal["singapore", "intl", "beijing"] = Field(
         default="singapore", validation_alias="DASHSCOPE_REGION"

@@ -63,6 +63,7 @@ LIMITS: dict[str, str] = {
     "prompt_extend": "true or false",
     "watermark": "true or false",
     "seed": "an integer 0-2147483647",
+    "long_clip": '"reject" (the default) or "split"',
 }
 
 
@@ -277,6 +278,17 @@ class Sidecar(BaseModel):
     seed: StrictInt | None = Field(
         default=None, ge=0, le=MAX_SEED, description="Random seed, 0-2147483647, for more repeatable results."
     )
+
+    long_clip: Literal["reject", "split"] | None = Field(
+        default=None,
+        description="What to do with a clip longer than the API's 10 s: 'reject' (the default) reports "
+        "it; 'split' edits it in 2-10 s segments (one task each, same prompt, images, parameters and "
+        "seed) and stitches them back into one video with the clip's audio. Not sent to the API.",
+    )
+
+    @property
+    def splits_long_clips(self) -> bool:
+        return self.long_clip == "split"
 
     def api_parameters(self) -> dict[str, Any]:
         """The API's ``parameters`` object: only what the sidecar set, so the API applies its defaults."""

@@ -16,6 +16,9 @@ Decisions (each one a reading of the API reference, made on the safe side):
 - https reference URLs are never fetched by our functions (no SSRF); `wanedit.sidecar` checks their
   syntax. ``data:`` URIs are decoded and probed here: valid base64, at most 20 MB decoded, and a MIME
   type that matches the bytes.
+- Long clips (``"long_clip": "split"``): 2-300 s and at most 1 GB, at a bitrate whose 10 s segments
+  stay under the API's 100 MB; ``duration`` (a cut to the first 2-10 s) makes no sense with them and
+  is refused. Each segment is checked again once split (`wanedit.usecases.longclip`).
 - Bucket-key references resolve under the incoming prefix (see `resolve_key`) and obey the key rules
   of `check_keys`, so no key can reach ``edited/``, ``failed/`` or another prefix.
 """
@@ -50,6 +53,9 @@ MIN_VIDEO_SIDE, MAX_VIDEO_SIDE = 240, 4096
 MIN_IMAGE_SIDE, MAX_IMAGE_SIDE = 240, 8000
 MAX_ASPECT = 8
 MAX_KEY_BYTES = 1024
+# Long clips are split into segments by a Lambda function: these bound its /tmp (4 GB) and run time.
+LONG_CLIP_MAX_SECONDS = 300.0
+LONG_CLIP_MAX_BYTES = 1000 * MB
 
 ImageFinding = ImageInfo | ProbeError | Literal["missing"]
 """What the caller found at a bucket key: the probe's result, its error, or no object at all."""
@@ -146,8 +152,20 @@ def validate_request(
 
     ``images`` maps each key from `image_keys` to what was found there (a key left out counts as missing).
     """
-    problems = check_video(video)
-    if isinstance(video, VideoInfo) and sidecar.duration and sidecar.duration > video.duration_s + 1e-3:
+    split = sidecar.splits_long_clips
+    problems = check_video(video, long_clip=split)
+    if split and isinstance(video, VideoInfo) and sidecar.duration and video.duration_s > MAX_VIDEO_SECONDS:
+        problems.append(
+            Problem(
+                field="sidecar.duration",
+                value=sidecar.duration,
+                limit='not set with "long_clip": "split" on a clip over 10 s',
+                fix=f"duration cuts the output to its first {sidecar.duration} s, but the clip is "
+                f"{_seconds(video.duration_s)} s and is to be split; trim the clip instead, "
+                "or remove duration to edit all of it",
+            )
+        )
+    elif isinstance(video, VideoInfo) and sidecar.duration and sidecar.duration > video.duration_s + 1e-3:
         problems.append(
             Problem(
                 field="sidecar.duration",
@@ -191,8 +209,12 @@ def image_keys(sidecar: Sidecar, sidecar_key: str, incoming_prefix: str = "incom
     return [key for key in dict.fromkeys(keys) if not _key_problems(key, "", incoming_prefix)]
 
 
-def check_video(video: VideoInfo | ProbeError) -> list[Problem]:
-    """Problems of the input video against the API's limits (format, track, duration, size, pixels)."""
+def check_video(video: VideoInfo | ProbeError, *, long_clip: bool = False) -> list[Problem]:
+    """Problems of the input video against the API's limits (format, track, duration, size, pixels).
+
+    `long_clip`: the clip may be split (sidecar ``"long_clip": "split"``), so the long-clip bounds
+    replace the 10 s and 100 MB of a single task when it is longer than 10 s.
+    """
     if isinstance(video, ProbeError):
         return [
             Problem(
@@ -203,7 +225,11 @@ def check_video(video: VideoInfo | ProbeError) -> list[Problem]:
             )
         ]
     problems = []
-    if video.size_bytes > MAX_VIDEO_BYTES:
+    duration = video.duration_s
+    splitting = long_clip and duration > MAX_VIDEO_SECONDS
+    if splitting:
+        problems += _long_clip_problems(video)
+    elif video.size_bytes > MAX_VIDEO_BYTES:
         problems.append(
             _size_problem("video.size", video.size_bytes, MAX_VIDEO_BYTES, "compress or shorten it")
         )
@@ -218,17 +244,50 @@ def check_video(video: VideoInfo | ProbeError) -> list[Problem]:
             )
         )
         return problems
-    duration = video.duration_s
-    if duration > MAX_VIDEO_SECONDS:
+    if duration > MAX_VIDEO_SECONDS and not splitting:
         fix = (
             f"video is {_seconds(duration)} s; the API accepts 2-10 s — trim the clip to 10 s or less "
-            "(setting `duration` only shortens the output)"
+            '(setting `duration` only shortens the output), or add "long_clip": "split" to the '
+            "sidecar to have it edited in 2-10 s segments and stitched back"
         )
         problems.append(Problem(field="video.duration", value=duration, limit="2-10 s", fix=fix))
     elif duration < MIN_VIDEO_SECONDS:
         fix = f"video is {_seconds(duration)} s; the API accepts 2-10 s — use a clip of at least 2 s"
         problems.append(Problem(field="video.duration", value=duration, limit="2-10 s", fix=fix))
     problems += _pixel_problems("video", video.width, video.height, MIN_VIDEO_SIDE, MAX_VIDEO_SIDE)
+    return problems
+
+
+def _long_clip_problems(video: VideoInfo) -> list[Problem]:
+    """A clip to be split: its length and size bounds, and segments the API will take (<= 100 MB)."""
+    problems = []
+    duration = video.duration_s
+    if duration > LONG_CLIP_MAX_SECONDS:
+        problems.append(
+            Problem(
+                field="video.duration",
+                value=duration,
+                limit=f'2-{LONG_CLIP_MAX_SECONDS:.0f} s with "long_clip": "split"',
+                fix=f"video is {_seconds(duration)} s; split clips may be up to "
+                f"{LONG_CLIP_MAX_SECONDS:.0f} s — cut it into parts of at most that length",
+            )
+        )
+    if video.size_bytes > LONG_CLIP_MAX_BYTES:
+        problems.append(
+            _size_problem("video.size", video.size_bytes, LONG_CLIP_MAX_BYTES, "compress or shorten it")
+        )
+    per_segment = video.size_bytes * MAX_VIDEO_SECONDS / duration
+    if per_segment > MAX_VIDEO_BYTES:
+        problems.append(
+            Problem(
+                field="video.bitrate",
+                value=f"{video.size_bytes * 8 / duration / 1e6:.1f} Mbit/s",
+                limit=f"10 s segments of at most {MAX_VIDEO_BYTES // MB} MB "
+                f"({MAX_VIDEO_BYTES * 8 / MAX_VIDEO_SECONDS / 1e6:.0f} Mbit/s)",
+                fix=f"each 10 s of this clip is about {per_segment / MB:.0f} MB, over the API's "
+                f"{MAX_VIDEO_BYTES // MB} MB per task — re-encode it at a lower bitrate",
+            )
+        )
     return problems
 
 

@@ -1,5 +1,5 @@
-"""Messages out of the pipeline: the completion queue, EventBridge events and the SNS topic; and the
-dead-letter queues, for redriving."""
+"""Messages out of the pipeline: the completion and long-clip queues, EventBridge events and the SNS
+topic; and the dead-letter queues, for redriving."""
 
 from __future__ import annotations
 
@@ -22,6 +22,26 @@ class CompletionQueue:
 
     def send(self, job_id: str) -> None:
         self._client.send_message(QueueUrl=self._url, MessageBody=json.dumps({"job_id": job_id}))
+
+
+class LongClipQueue:
+    """Hands a long clip to the LongClipFunction: "split" it into segments, or "stitch" them back."""
+
+    def __init__(self, queue_url: str, *, client: Any = None) -> None:
+        self._url = queue_url
+        self._client = client or boto3.client("sqs")
+
+    def split(self, job_id: str) -> None:
+        self._send("split", job_id)
+
+    def stitch(self, job_id: str) -> None:
+        self._send("stitch", job_id)
+
+    def _send(self, action: str, job_id: str) -> None:
+        if not self._url:
+            raise RuntimeError("LONG_CLIP_QUEUE_URL is not set: this stack cannot split long clips")
+        body = json.dumps({"action": action, "job_id": job_id})
+        self._client.send_message(QueueUrl=self._url, MessageBody=body)
 
 
 class Notifier:

@@ -140,6 +140,35 @@ class ObjectStore:
         """Save an object to a local file (the CLI's fetch), streamed by the transfer manager."""
         self._client.download_file(self.bucket, key, path)
 
+    def download_version(self, key: str, version_id: str | None, path: str) -> None:
+        """Save one object version to a local file (a long clip for the split worker, a segment)."""
+        extra = {"VersionId": version_id} if version_id else None
+        self._client.download_file(self.bucket, key, path, ExtraArgs=extra)
+
+    def upload_file(
+        self, key: str, path: str, *, content_type: str, tags: Mapping[str, str] | None = None
+    ) -> ObjectInfo:
+        """Upload a local file (multipart above 8 MiB, read part by part) and return what was stored."""
+        extra: dict[str, Any] = {"ContentType": content_type}
+        if tags:
+            extra["Tagging"] = urlencode(tags)
+        self._client.upload_file(path, self.bucket, key, ExtraArgs=extra)
+        info = self.head(key)
+        if info is None:
+            raise RuntimeError(f"{key} is missing right after its upload")
+        return info
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every current object under `prefix` (working files; versions expire by lifecycle)."""
+        deleted = 0
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        return deleted
+
     def get_json(self, key: str) -> Any:
         return json.loads(self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 

@@ -78,10 +78,17 @@ def _claim(svc: Services, job: Job) -> Job | None:
     return None
 
 
+def _output_key(svc: Services, job: Job) -> str:
+    """edited/<stem>.mp4; a long clip's segment waits in the working prefix to be stitched."""
+    if job.parent_id is not None and job.segment_index is not None:
+        return svc.layout.edited_segment_key(job.parent_id, job.segment_index)
+    return svc.layout.edited_video_key(job.stem)
+
+
 def _stream(svc: Services, job: Job) -> int:
     if not job.video_url:
         raise ResultUnavailable(404, "no result URL recorded")
-    key = svc.layout.edited_video_key(job.stem)
+    key = _output_key(svc, job)
     tags = {"wanedit-job": job.job_id, "wanedit-state": JobState.PERSISTED.value}
     with svc.downloader.open(job.video_url) as (length, chunks):
         size = svc.objects.upload_stream(key, chunks, content_type="video/mp4", tags=tags)
@@ -91,6 +98,8 @@ def _stream(svc: Services, job: Job) -> int:
 
 
 def _finish(svc: Services, job: Job, size: int) -> JobState:
+    if job.parent_id is not None:
+        return _segment_saved(svc, job)
     now = svc.clock.now()
     output_key = svc.layout.edited_video_key(job.stem)
     manifest_key = svc.layout.edited_manifest_key(job.stem)
@@ -106,11 +115,7 @@ def _finish(svc: Services, job: Job, size: int) -> JobState:
         ),
         tags=tags,
     )
-    # Tag the sources too, so the bucket's lifecycle rules may archive or expire them once edited.
-    # A defaults file serves other clips: it is never tagged.
-    for source in (job.video, job.sidecar):
-        if not source.key.endswith(FOLDER_DEFAULTS_NAME):
-            svc.objects.tag_version(source.key, source.version_id, tags)
+    tag_sources(svc, job, tags)
     # Announce before marking done: a crash in between repeats the event (at least once) rather
     # than losing it.
     done = job.model_copy(
@@ -130,6 +135,37 @@ def _finish(svc: Services, job: Job, size: int) -> JobState:
         video_url=None,  # a bearer link; no reason to keep it once the file is ours
     )
     logger.info("edit persisted", extra={"job_id": job.job_id, "key": output_key, "bytes": size})
+    return JobState.PERSISTED
+
+
+def tag_sources(svc: Services, job: Job, tags: dict[str, str]) -> None:
+    """Tag a finished job's clip and sidecar, so the bucket's lifecycle rules may archive them.
+
+    A defaults file serves other clips: it is never tagged.
+    """
+    for source in (job.video, job.sidecar):
+        if not source.key.endswith(FOLDER_DEFAULTS_NAME):
+            svc.objects.tag_version(source.key, source.version_id, tags)
+
+
+def _segment_saved(svc: Services, job: Job) -> JobState:
+    """A long clip's segment is saved (no manifest or event: the clip gets those); the last asks to stitch."""
+    now = svc.clock.now()
+    saved = svc.store.transition(
+        job.job_id,
+        [JobState.PERSISTING],
+        JobState.PERSISTED,
+        now=now,
+        output_key=_output_key(svc, job),
+        video_url=None,
+    )
+    parent = svc.store.get(job.parent_id or "")
+    if saved is None or parent is None or parent.state is not JobState.SEGMENTED:
+        return JobState.PERSISTED
+    siblings = [svc.store.get(segment.job_id) for segment in parent.segments]
+    if all(sibling is not None and sibling.state is JobState.PERSISTED for sibling in siblings):
+        svc.long_clips.stitch(parent.job_id)
+    logger.info("segment persisted", extra={"job_id": job.job_id, "parent": parent.job_id})
     return JobState.PERSISTED
 
 

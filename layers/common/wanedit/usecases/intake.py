@@ -35,12 +35,13 @@ from wanedit.sidecar import (
     load_document,
     sidecar_size_problem,
 )
+from wanedit.usecases.longclip import RESEND_AFTER_SECONDS, begin, needs_split, with_fixed_seed
 from wanedit.usecases.submission import try_submit
 from wanedit.validation import check_edit, probe, resolve_key
 
 logger = Logger(child=True)
 
-Outcome = Literal["ignored", "waiting", "duplicate", "rejected", "queued", "submitted", "failed"]
+Outcome = Literal["ignored", "waiting", "duplicate", "rejected", "queued", "submitted", "failed", "splitting"]
 
 
 @dataclass(frozen=True)
@@ -204,19 +205,21 @@ def _start_job(
     problems = recipe.problems + _check(svc, video, asking, recipe.sidecar, video_found, ambiguous)
     output_stem = f"{stem}.{recipe.name}" if recipe.name else stem
     parsed = recipe.sidecar
+    split = not problems and needs_split(parsed, video_found)
+    request = _request_record(svc, parsed, recipe, asking, files) if parsed and not problems else {}
     job = Job(
         job_id=job_id,
-        state=JobState.REJECTED if problems else JobState.QUEUED,
+        state=JobState.REJECTED if problems else (JobState.SPLITTING if split else JobState.QUEUED),
         bucket=bucket,
         stem=output_stem,
         edit=recipe.name,
         video=_source(video),
         sidecar=_source(asking),
         prompt=parsed.prompt if parsed else "",
-        request=_request_record(svc, parsed, recipe, asking, files) if parsed and not problems else {},
+        request=with_fixed_seed(request, job_id) if split else request,
         created_at=now,
         updated_at=now,
-        next_poll_at=None if problems else now,
+        next_poll_at=None if problems else (now + RESEND_AFTER_SECONDS if split else now),
         finished_at=now if problems else None,
         report_key=svc.layout.failed_report_key(output_stem) if problems else None,
     )
@@ -229,6 +232,9 @@ def _start_job(
         return "duplicate"
     if not svc.store.put_new(job):
         return "duplicate"
+    if split:
+        begin(svc, job)
+        return "splitting"
     logger.info("job queued", extra={"job_id": job_id, "video": video.key, "edit": recipe.name})
     submitted = try_submit(svc, job)
     return {JobState.SUBMITTED: "submitted", JobState.QUEUED: "queued"}.get(submitted.state, "failed")  # type: ignore[return-value]

@@ -30,9 +30,11 @@ from aws_lambda_powertools import Logger
 from wanedit.container import Services
 from wanedit.dashscope import DashScopeError, FinalError, TaskResponse, TaskStatus
 from wanedit.jobs import Job, JobState
+from wanedit.usecases.longclip import MAX_TASK_RETRIES, check_segments, resend
 from wanedit.usecases.submission import (
     POLL_INTERVAL_SECONDS,
     STALE_SUBMITTING_SECONDS,
+    backoff,
     fail,
     record_created,
     try_submit,
@@ -136,6 +138,10 @@ def poll_once(svc: Services, report: PollReport) -> None:
                 _reconcile(svc, moved, report)
         elif job.state is JobState.RECONCILING:
             _reconcile(svc, job, report)
+        elif job.state is JobState.SEGMENTED:
+            check_segments(svc, job)
+        elif job.state in (JobState.SPLITTING, JobState.STITCHING):
+            resend(svc, job)
         elif job.state in (JobState.SUCCEEDED, JobState.PERSISTING):
             # The completion message was lost or its worker died: hand it over again (idempotent).
             svc.completion.send(job.job_id)
@@ -267,7 +273,9 @@ def _apply_status(svc: Services, job: Job, response: TaskResponse, report: PollR
         return
     svc.store.release_slot(job.job_id)
     report.ended += 1
-    if status is TaskStatus.FAILED:
+    if status is TaskStatus.FAILED and job.parent_id is not None and job.task_retries < MAX_TASK_RETRIES:
+        _retry_segment(svc, job, output.code, output.message)
+    elif status is TaskStatus.FAILED:
         fail(svc, job, [JobState.SUBMITTED], output.code, output.message)
     elif status is TaskStatus.CANCELED:
         fail(svc, job, [JobState.SUBMITTED], output.code or "Canceled", output.message, to=JobState.CANCELED)
@@ -286,6 +294,32 @@ def _apply_status(svc: Services, job: Job, response: TaskResponse, report: PollR
                 task_status=status.value,
                 first_unknown_at=first,
             )
+
+
+def _retry_segment(svc: Services, job: Job, code: str | None, message: str | None) -> None:
+    """A long clip's segment whose task FAILED goes back to the queue for a new task (bounded).
+
+    One failed segment would otherwise throw away every other segment's paid-for edit.
+    """
+    now = svc.clock.now()
+    logger.warning(
+        "segment task failed; submitting it again",
+        extra={"job_id": job.job_id, "code": code, "retry": job.task_retries + 1},
+    )
+    svc.store.transition(
+        job.job_id,
+        [JobState.SUBMITTED],
+        JobState.QUEUED,
+        now=now,
+        next_poll_at=now + backoff(job.task_retries, base=5.0),
+        task_retries=job.task_retries + 1,
+        error_code=code,
+        error_message=message,
+        task_id=None,
+        task_status=None,
+        submitted_at=None,
+        first_unknown_at=None,
+    )
 
 
 def _query_failed(svc: Services, job: Job, error: DashScopeError) -> None:

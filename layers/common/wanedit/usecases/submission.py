@@ -199,8 +199,12 @@ def fail(
     *,
     to: JobState = JobState.FAILED,
     request_id: str | None = None,
+    segment: int | None = None,
 ) -> Job:
     """End a job for good with a report in failed/ and a notification.
+
+    A long clip's segment gets neither: its parent is told (woken for the poller), which ends the
+    whole clip with one report naming the segment (`segment`, also in the event).
 
     Report, then event, then the terminal transition: a crash before the transition leaves the job
     in one of `expected`, so the next run ends it again (the report is rewritten, the event repeated:
@@ -214,6 +218,8 @@ def fail(
     now = svc.clock.now()
     if job.state not in expected:
         return job
+    if job.parent_id is not None:
+        return _end_segment(svc, job, expected, code, message, to=to, request_id=request_id)
     if JobState.QUEUED in expected:
         return _fail_unheld(svc, job, expected, code, message, to=to, request_id=request_id)
     report_key = svc.layout.failed_report_key(job.stem)
@@ -227,16 +233,51 @@ def fail(
     }
     ending = job.model_copy(update={"state": to, "updated_at": now, **changes})
     svc.objects.put_json(
-        report_key, failure_report(ending, now), tags={"wanedit-job": job.job_id, "wanedit-state": to.value}
+        report_key,
+        failure_report(ending, now, segment=segment),
+        tags={"wanedit-job": job.job_id, "wanedit-state": to.value},
     )
     svc.notifier.publish(
-        DETAIL_FAILED, event_detail(ending, error_code=code, error_message=message, report_key=report_key)
+        DETAIL_FAILED,
+        event_detail(ending, error_code=code, error_message=message, report_key=report_key, segment=segment),
     )
     ended = svc.store.transition(job.job_id, expected, to, now=now, **changes)
     if ended is None:
         logger.warning("job ended elsewhere meanwhile", extra={"job_id": job.job_id, "state": to.value})
         return svc.store.get(job.job_id) or job
     logger.info("job ended", extra={"job_id": job.job_id, "state": to.value, "code": code})
+    return ended
+
+
+def _end_segment(
+    svc: Services,
+    job: Job,
+    expected: list[JobState],
+    code: str | None,
+    message: str | None,
+    *,
+    to: JobState,
+    request_id: str | None,
+) -> Job:
+    """End a segment's job quietly and wake its parent, whose poller look ends the whole clip."""
+    now = svc.clock.now()
+    request_ids = [*job.request_ids, request_id] if request_id else job.request_ids
+    ended = svc.store.transition(
+        job.job_id,
+        expected,
+        to,
+        now=now,
+        error_code=code,
+        error_message=message,
+        request_ids=request_ids,
+        finished_at=now,
+    )
+    if ended is None:
+        return svc.store.get(job.job_id) or job
+    svc.store.transition(
+        job.parent_id or "", [JobState.SEGMENTED], JobState.SEGMENTED, now=now, next_poll_at=now
+    )
+    logger.info("segment ended", extra={"job_id": job.job_id, "state": to.value, "code": code})
     return ended
 
 
