@@ -1,6 +1,7 @@
 """The event pump: runs the real handlers with Lambda's semantics against the local queues.
 
-- SQS event sources: batches of up to the template's BatchSize, the Lambda SQS event shape,
+- SQS event sources (IngestQueue -> submit, CompleteQueue -> complete, LongClipQueue -> longclip):
+  batches of up to the template's BatchSize, the Lambda SQS event shape,
   `batchItemFailures` honoured (successes deleted, failures left for redelivery), the queue's
   redrive policy moving a message to its DLQ after maxReceiveCount (moto implements it).
 - The schedule: `tick()` invokes the PollFunction once, with a context whose remaining time
@@ -25,8 +26,19 @@ import boto3
 from local.resources import LocalResources
 from wanedit.clock import Clock
 
-# The functions' timeouts in template.yaml (the pump gives the poll handler the same budget).
-POLL_TIMEOUT_SECONDS = 60.0
+# What the pump plays, as template.yaml declares it (tests/infra checks that they agree): each
+# function's logical ID, its SQS event source's BatchSize, and the Timeout and MemorySize its
+# context reports (the poll handler gets the same time budget as deployed).
+FUNCTIONS = {
+    "submit": "SubmitFunction",
+    "poll": "PollFunction",
+    "complete": "CompleteFunction",
+    "longclip": "LongClipFunction",
+}
+BATCH_SIZES = {"submit": 10, "complete": 1, "longclip": 1}
+TIMEOUT_SECONDS = {"submit": 60.0, "poll": 60.0, "complete": 900.0, "longclip": 900.0}
+MEMORY_MB = {"submit": 512, "poll": 512, "complete": 512, "longclip": 3008}
+POLL_TIMEOUT_SECONDS = TIMEOUT_SECONDS["poll"]
 
 
 class SimulatedCrash(BaseException):
@@ -91,14 +103,16 @@ class Pump:
             aws_access_key_id="local",
             aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
         )
-        self._sources = {
-            "submit": (resources.ingest_queue_url, 10),
-            "complete": (resources.complete_queue_url, 1),
+        queues = {
+            "submit": resources.ingest_queue_url,
+            "complete": resources.complete_queue_url,
+            "longclip": resources.longclip_queue_url,
         }
+        self._sources = {name: (url, BATCH_SIZES[name]) for name, url in queues.items()}
         self._poll_lock = threading.Lock()
 
     def deliver(self, function: str, *, wait_seconds: int = 0, max_batches: int = 100) -> int:
-        """Hand queued messages to `function` ("submit" or "complete"); returns records delivered."""
+        """Hand queued messages to `function` ("submit", "complete", "longclip"); returns records handed."""
         queue_url, batch_size = self._sources[function]
         delivered = 0
         for _ in range(max_batches):
@@ -119,7 +133,9 @@ class Pump:
         """One scheduled PollFunction invocation (never two at once: ReservedConcurrentExecutions 1)."""
         with self._poll_lock:
             self._count("poll", 1)
-            context = FakeLambdaContext("wanedit-poll", self.clock, timeout_seconds)
+            context = FakeLambdaContext(
+                "wanedit-poll", self.clock, timeout_seconds, memory_limit_in_mb=MEMORY_MB["poll"]
+            )
             try:
                 return dict(
                     _handler("poll")({"source": "aws.events", "detail-type": "Scheduled Event"}, context)
@@ -129,9 +145,9 @@ class Pump:
                 return {"crashed": True}
 
     def drain(self, rounds: int = 20) -> None:
-        """Deliver until both queues are empty."""
+        """Deliver until every queue is empty."""
         for _ in range(rounds):
-            if not (self.deliver("submit") + self.deliver("complete")):
+            if not sum(self.deliver(function) for function in self._sources):
                 return
 
     def run(self, stop: threading.Event, *, poll_every: float = 60.0) -> list[threading.Thread]:
@@ -147,10 +163,10 @@ class Pump:
                 stop.wait(0.5)
 
         threads = [
-            threading.Thread(target=consume, args=("submit",), name="pump-submit", daemon=True),
-            threading.Thread(target=consume, args=("complete",), name="pump-complete", daemon=True),
-            threading.Thread(target=schedule, name="pump-schedule", daemon=True),
+            threading.Thread(target=consume, args=(function,), name=f"pump-{function}", daemon=True)
+            for function in self._sources
         ]
+        threads.append(threading.Thread(target=schedule, name="pump-schedule", daemon=True))
         for thread in threads:
             thread.start()
         return threads
@@ -160,7 +176,10 @@ class Pump:
         event = {"Records": [self._record(message, queue_arn) for message in messages]}
         self._count(function, len(messages))
         context = FakeLambdaContext(
-            f"wanedit-{function}", self.clock, 900.0 if function == "complete" else 60.0
+            f"wanedit-{function}",
+            self.clock,
+            TIMEOUT_SECONDS[function],
+            memory_limit_in_mb=MEMORY_MB[function],
         )
         try:
             result = _handler(function)(event, context) or {}

@@ -5,9 +5,9 @@ queues' visibility timeouts and redrive policies, the table's keys, GSIs and TTL
 event pattern and the functions' environment are all read from ``template.yaml`` and its
 parameter defaults, so the local stack and the tests cannot drift from what deploys.
 
-What is *not* created locally: functions, the layer, log groups, alarms and the schedule (the
+What is *not* created locally: functions, the layers, log groups, alarms and the schedule (the
 local event pump plays Lambda and the scheduler), bucket policy and IAM (moto does not enforce
-them).
+them), and the bucket's lifecycle rules (nothing under work/ or failed/ expires locally).
 """
 
 from __future__ import annotations
@@ -50,13 +50,17 @@ class LocalResources:
     ingest_dlq_url: str
     complete_queue_url: str
     complete_dlq_url: str
+    longclip_queue_url: str
+    longclip_dlq_url: str
     topic_arn: str
     secret_id: str
     event_bus: str
     ingest_max_receive: int
     complete_max_receive: int
+    longclip_max_receive: int
     ingest_visibility_timeout: int
     complete_visibility_timeout: int
+    longclip_visibility_timeout: int
     # Globals.Function.Environment.Variables of the template, every reference resolved.
     template_environment: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -159,13 +163,17 @@ def create_local_resources(
         ingest_dlq_url=resolver.ref("IngestDLQ"),
         complete_queue_url=env["COMPLETE_QUEUE_URL"],
         complete_dlq_url=resolver.ref("CompleteDLQ"),
+        longclip_queue_url=env["LONG_CLIP_QUEUE_URL"],
+        longclip_dlq_url=resolver.ref("LongClipDLQ"),
         topic_arn=env["TOPIC_ARN"],
         secret_id=env["API_KEY_SECRET_ID"],
         event_bus=env["EVENT_BUS_NAME"],
         ingest_max_receive=redrive("IngestQueue"),
         complete_max_receive=redrive("CompleteQueue"),
+        longclip_max_receive=redrive("LongClipQueue"),
         ingest_visibility_timeout=visibility("IngestQueue"),
         complete_visibility_timeout=visibility("CompleteQueue"),
+        longclip_visibility_timeout=visibility("LongClipQueue"),
         template_environment=env,
     )
 

@@ -141,6 +141,8 @@ class LocalStack:
             "ingest_dlq_url": r.ingest_dlq_url,
             "complete_queue_url": r.complete_queue_url,
             "complete_dlq_url": r.complete_dlq_url,
+            "longclip_queue_url": r.longclip_queue_url,
+            "longclip_dlq_url": r.longclip_dlq_url,
             "topic_arn": r.topic_arn,
             "secret_id": r.secret_id,
             "event_bus": r.event_bus,

@@ -38,13 +38,19 @@ CONTRACT_RESOURCES = {
     "IncomingObjectRule": "AWS::Events::Rule",
     "CompleteQueue": "AWS::SQS::Queue",
     "CompleteDLQ": "AWS::SQS::Queue",
+    "LongClipQueue": "AWS::SQS::Queue",
+    "LongClipDLQ": "AWS::SQS::Queue",
+    "LongClipDLQAlarm": "AWS::CloudWatch::Alarm",
     "JobTable": "AWS::DynamoDB::Table",
     "JobTopic": "AWS::SNS::Topic",
     "ApiKeySecret": "AWS::SecretsManager::Secret",
     "CommonLayer": "AWS::Serverless::LayerVersion",
+    "MediaLayer": "AWS::Serverless::LayerVersion",
     "SubmitFunction": "AWS::Serverless::Function",
     "PollFunction": "AWS::Serverless::Function",
     "CompleteFunction": "AWS::Serverless::Function",
+    "LongClipFunction": "AWS::Serverless::Function",
+    "LongClipLogGroup": "AWS::Logs::LogGroup",
 }
 CONTRACT_OUTPUTS = {
     "BucketName",
@@ -53,12 +59,15 @@ CONTRACT_OUTPUTS = {
     "IngestDLQUrl",
     "CompleteQueueUrl",
     "CompleteDLQUrl",
+    "LongClipQueueUrl",
+    "LongClipDLQUrl",
     "TopicArn",
     "ApiKeySecretArn",
     "EventBusName",
     "SubmitFunctionName",
     "PollFunctionName",
     "CompleteFunctionName",
+    "LongClipFunctionName",
 }
 CONTRACT_ENV = {
     "POWERTOOLS_SERVICE_NAME",
@@ -69,12 +78,14 @@ CONTRACT_ENV = {
     "INCOMING_PREFIX",
     "EDITED_PREFIX",
     "FAILED_PREFIX",
+    "WORK_PREFIX",
     "DASHSCOPE_REGION",
     "DASHSCOPE_WORKSPACE_ID",
     "DASHSCOPE_BASE_URL",
     "API_KEY_SECRET_ID",
     "MAX_CONCURRENT_TASKS",
     "COMPLETE_QUEUE_URL",
+    "LONG_CLIP_QUEUE_URL",
     "EVENT_BUS_NAME",
     "TOPIC_ARN",
     "JOB_RETENTION_DAYS",
@@ -116,6 +127,20 @@ def getatt_target(value: Any, attribute: str) -> str:
 
 def globals_env(template: dict[str, Any]) -> dict[str, Any]:
     return template["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def effective_layers(template: dict[str, Any], logical_id: str) -> list[Any]:
+    """The layers a function deploys with: SAM concatenates Globals' list and the function's own."""
+    own = template["Resources"][logical_id]["Properties"].get("Layers", [])
+    return [*template["Globals"]["Function"].get("Layers", []), *own]
+
+
+def sqs_event(template: dict[str, Any], function_id: str) -> dict[str, Any]:
+    """The Properties of a function's (one) SQS event source."""
+    (event,) = [
+        e for e in template["Resources"][function_id]["Properties"]["Events"].values() if e["Type"] == "SQS"
+    ]
+    return dict(event["Properties"])
 
 
 def dummy_resolver(template: dict[str, Any]) -> Resolver:
@@ -224,26 +249,116 @@ def test_parameter_defaults(template: dict[str, Any]) -> None:
     assert values["ApiKeySecretArn"] == ""
     assert values["PollSchedule"] == "rate(1 minute)"
     assert values["EventBusName"] == "default"
-    # Outputs never land under the watched prefix (and vice versa), or the pipeline feeds itself.
-    prefixes = [values["IncomingPrefix"], values["EditedPrefix"], values["FailedPrefix"]]
+    assert values["WorkPrefix"] == "work/"
+    assert values["WorkFilesExpireAfterDays"] == "3"
+    # Outputs and working files never land under the watched prefix (and vice versa), or the
+    # pipeline feeds itself.
+    prefixes = [
+        values["IncomingPrefix"],
+        values["EditedPrefix"],
+        values["FailedPrefix"],
+        values["WorkPrefix"],
+    ]
     for a in prefixes:
         for b in prefixes:
             assert a == b or not a.startswith(b), (a, b)
 
 
+def test_rules_keep_the_prefixes_apart(template: dict[str, Any]) -> None:
+    assertions = template["Rules"]["DistinctPrefixes"]["Assertions"]
+    pairs = {frozenset(ref["Ref"] for ref in a["Assert"]["Fn::Not"][0]["Fn::Equals"]) for a in assertions}
+    names = ["IncomingPrefix", "EditedPrefix", "FailedPrefix", "WorkPrefix"]
+    assert pairs == {frozenset((a, b)) for a in names for b in names if a < b}
+
+
 def test_layer_and_functions_build_for_arm64(template: dict[str, Any]) -> None:
-    layer = template["Resources"]["CommonLayer"]
-    assert layer["Properties"]["ContentUri"] == "layers/common/"
-    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
-    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
-    assert (REPO / "layers/common/requirements.txt").is_file()
+    for logical_id, content_uri in (("CommonLayer", "layers/common/"), ("MediaLayer", "layers/media/")):
+        layer = template["Resources"][logical_id]
+        assert layer["Properties"]["ContentUri"] == content_uri
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+        assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+        assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+        assert (REPO / content_uri / "requirements.txt").is_file()
     for logical_id, function in functions(template).items():
         assert function["Properties"]["Handler"] == "app.lambda_handler", logical_id
         assert re.fullmatch(r"functions/[a-z_]+/", function["Properties"]["CodeUri"]), logical_id
     poll = template["Resources"]["PollFunction"]["Properties"]
     assert poll["ReservedConcurrentExecutions"] == 1
     assert poll["Events"]["Tick"]["Properties"]["Schedule"] == {"Ref": "PollSchedule"}
+
+
+def pinned(requirements: Path) -> dict[str, str]:
+    """name -> version of a requirements file's `name==version` lines (options and -r skipped)."""
+    lines = [line.split("#", 1)[0].strip() for line in requirements.read_text().splitlines()]
+    pins = [line.split("==", 1) for line in lines if line and not line.startswith("-")]
+    return {name.split("[", 1)[0].lower(): version for name, version in pins}
+
+
+def test_media_layer_pins_the_pyav_the_tests_use() -> None:
+    """PyAV (FFmpeg inside its wheel) only in the media layer, at the version the tests encode with."""
+    media = pinned(REPO / "layers/media/requirements.txt")
+    assert media == {"av": "18.1.0"}
+    assert pinned(REPO / "requirements-dev.txt").get("av") == media["av"]
+    assert "av" not in pinned(REPO / "layers/common/requirements.txt")
+
+
+def test_only_the_long_clip_function_gets_the_media_layer(template: dict[str, Any]) -> None:
+    for logical_id in functions(template):
+        layers = effective_layers(template, logical_id)
+        assert len(layers) == len({str(layer) for layer in layers}), f"{logical_id}: a layer twice"
+        if logical_id == "LongClipFunction":
+            assert layers == [{"Ref": "CommonLayer"}, {"Ref": "MediaLayer"}]
+        else:
+            assert layers == [{"Ref": "CommonLayer"}], logical_id
+
+
+def test_long_clip_function_has_room_for_media_work(template: dict[str, Any]) -> None:
+    properties = template["Resources"]["LongClipFunction"]["Properties"]
+    assert properties["CodeUri"] == "functions/longclip/"
+    assert properties["Handler"] == "app.lambda_handler"
+    assert function_setting(template, "LongClipFunction", "MemorySize") == 3008
+    assert function_setting(template, "LongClipFunction", "Timeout") == 900
+    assert properties["EphemeralStorage"] == {"Size": 4096}
+    assert function_setting(template, "LongClipFunction", "Runtime") == "python3.13"
+    assert function_setting(template, "LongClipFunction", "Architectures") == ["arm64"]
+    assert function_setting(template, "LongClipFunction", "Tracing") == "Active"
+    event = sqs_event(template, "LongClipFunction")
+    assert getatt_target(event["Queue"], "Arn") == "LongClipQueue"
+    assert event["BatchSize"] == 1
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["ScalingConfig"] == {"MaximumConcurrency": 5}
+
+
+def test_every_function_logs_to_its_own_retained_group(template: dict[str, Any]) -> None:
+    for logical_id, function in functions(template).items():
+        group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        group = template["Resources"][group_id]
+        assert group["Type"] == "AWS::Logs::LogGroup", logical_id
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+        short = function["Properties"]["CodeUri"].split("/")[1]
+        assert group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{short}"}
+
+
+def test_sqs_event_sources_cap_their_concurrency(template: dict[str, Any]) -> None:
+    """MaximumConcurrency on every SQS event source (2..1000): no burst fans out unbounded."""
+    for logical_id in consumed_queues(template).values():
+        maximum = sqs_event(template, logical_id)["ScalingConfig"]["MaximumConcurrency"]
+        assert 2 <= maximum <= 1000, logical_id
+
+
+def test_the_local_pump_plays_the_functions_as_declared(template: dict[str, Any]) -> None:
+    from local import pump
+
+    assert set(pump.FUNCTIONS.values()) == set(functions(template))
+    for name, logical_id in pump.FUNCTIONS.items():
+        assert pump.TIMEOUT_SECONDS[name] == function_setting(template, logical_id, "Timeout"), name
+        assert pump.MEMORY_MB[name] == function_setting(template, logical_id, "MemorySize"), name
+        code_dir = template["Resources"][logical_id]["Properties"]["CodeUri"]
+        assert code_dir == f"functions/{name}/", name
+    consumers = {pump.FUNCTIONS[name]: size for name, size in pump.BATCH_SIZES.items()}
+    assert set(consumers) == set(consumed_queues(template).values())
+    for logical_id, size in consumers.items():
+        assert sqs_event(template, logical_id)["BatchSize"] == size, logical_id
 
 
 def test_samconfig() -> None:
@@ -260,23 +375,36 @@ def test_samconfig() -> None:
 # ------------------------------------------------------------------ code <-> template
 
 
-@pytest.mark.parametrize("logical_id", ["SubmitFunction", "PollFunction", "CompleteFunction"])
+USE_CASE_IMPORT = re.compile(r"^from (wanedit\.usecases\.\w+) import", re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    "logical_id", ["SubmitFunction", "PollFunction", "CompleteFunction", "LongClipFunction"]
+)
 def test_handler_imports_as_lambda_would(template: dict[str, Any], logical_id: str) -> None:
-    """CodeUri + Handler import the way Lambda does it: CodeUri and the layer on sys.path, a fresh
-    interpreter (a cold start), the Globals env set. Skipped only while the handler file is absent."""
+    """CodeUri + Handler import the way Lambda does it: CodeUri and the function's layers on
+    sys.path, a fresh interpreter (a cold start), the Globals env set. Skipped only while the
+    handler file, or a use-case module it imports, is absent."""
     properties = template["Resources"][logical_id]["Properties"]
     module, attribute = properties["Handler"].rsplit(".", 1)
     code_dir = REPO / properties["CodeUri"]
     if not (code_dir / f"{module}.py").is_file():
         pytest.skip(f"{code_dir / module}.py not written yet")
-    layer_dir = REPO / template["Resources"]["CommonLayer"]["Properties"]["ContentUri"]
+    for use_case in USE_CASE_IMPORT.findall((code_dir / f"{module}.py").read_text()):
+        path = REPO / "layers/common" / (use_case.replace(".", "/") + ".py")
+        if not path.is_file():
+            pytest.skip(f"{path.relative_to(REPO)} not written yet")
+    layer_dirs = [
+        str(REPO / template["Resources"][layer["Ref"]]["Properties"]["ContentUri"])
+        for layer in effective_layers(template, logical_id)
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
     env.update(
         {name: str(value) for name, value in dummy_resolver(template).resolve(globals_env(template)).items()}
     )
     env.update(
         {
-            "PYTHONPATH": os.pathsep.join([str(code_dir), str(layer_dir)]),
+            "PYTHONPATH": os.pathsep.join([str(code_dir), *layer_dirs]),
             "AWS_DEFAULT_REGION": "ap-southeast-1",
             "AWS_REGION": "ap-southeast-1",
             "AWS_ACCESS_KEY_ID": "testing",
@@ -365,7 +493,11 @@ def consumed_queues(template: dict[str, Any]) -> dict[str, str]:
 
 def test_consumed_queues_have_dlqs_and_sound_timeouts(template: dict[str, Any]) -> None:
     consumed = consumed_queues(template)
-    assert set(consumed) == {"IngestQueue", "CompleteQueue"}
+    assert consumed == {
+        "IngestQueue": "SubmitFunction",
+        "CompleteQueue": "CompleteFunction",
+        "LongClipQueue": "LongClipFunction",
+    }
     for queue_id, function_id in consumed.items():
         queue = template["Resources"][queue_id]["Properties"]
         redrive = queue["RedrivePolicy"]
@@ -394,7 +526,7 @@ def test_every_dlq_has_an_alarm(template: dict[str, Any]) -> None:
         for q in resources_of(template, "AWS::SQS::Queue").values()
         if "RedrivePolicy" in q.get("Properties", {})
     }
-    assert dlqs == {"IngestDLQ", "CompleteDLQ"}
+    assert dlqs == {"IngestDLQ", "CompleteDLQ", "LongClipDLQ"}
     alarmed = {}
     for alarm in resources_of(template, "AWS::CloudWatch::Alarm").values():
         properties = alarm["Properties"]
@@ -483,18 +615,77 @@ def test_s3_grants_are_prefix_scoped_and_nobody_writes_incoming(template: dict[s
     submit = s3_object_grants(template, "SubmitFunction")
     poll = s3_object_grants(template, "PollFunction")
     complete = s3_object_grants(template, "CompleteFunction")
+    longclip = s3_object_grants(template, "LongClipFunction")
+    assert submit["s3:GetObject"] == {"IncomingPrefix"}
+    # The poller presigns queued jobs' inputs: clips, and long clips' segments under work/.
+    assert poll["s3:GetObject"] == poll["s3:GetObjectVersion"] == {"IncomingPrefix", "WorkPrefix"}
     for grants in (submit, poll):
-        assert grants["s3:GetObject"] == {"IncomingPrefix"}
         assert grants["s3:PutObject"] == {"FailedPrefix"}
-    assert complete["s3:PutObject"] == {"EditedPrefix", "FailedPrefix"}
-    assert complete["s3:AbortMultipartUpload"] == {"EditedPrefix", "FailedPrefix"}
+    # A segment's edit waits under work/ to be stitched; everything else lands in edited/ or failed/.
+    assert complete["s3:PutObject"] == {"EditedPrefix", "FailedPrefix", "WorkPrefix"}
+    assert complete["s3:AbortMultipartUpload"] == {"EditedPrefix", "FailedPrefix", "WorkPrefix"}
+    assert longclip["s3:GetObject"] == {"IncomingPrefix", "WorkPrefix", "EditedPrefix", "FailedPrefix"}
+    assert longclip["s3:GetObjectVersion"] == {"IncomingPrefix", "WorkPrefix"}
+    assert longclip["s3:PutObject"] == {"WorkPrefix", "EditedPrefix", "FailedPrefix"}
+    assert longclip["s3:AbortMultipartUpload"] == {"WorkPrefix", "EditedPrefix", "FailedPrefix"}
+    # Deleting is for working files only, and only the long-clip worker does it.
+    for grants in (submit, poll, complete, longclip):
+        deletes = {a: p for a, p in grants.items() if a.startswith("s3:Delete")}
+        assert grants is longclip or not deletes
+    assert {a: p for a, p in longclip.items() if a.startswith("s3:Delete")} == {
+        "s3:DeleteObject": {"WorkPrefix"}
+    }
     # Tagging an input (for the lifecycle rules) is the only change any function makes under it.
     tagging = {"s3:PutObjectTagging", "s3:PutObjectVersionTagging"}
-    for grants in (submit, poll, complete):
+    for grants in (submit, poll, complete, longclip):
         for action, prefixes in grants.items():
             if action.startswith(("s3:Put", "s3:Delete", "s3:Abort")) and action not in tagging:
                 assert "IncomingPrefix" not in prefixes, f"{action} on the watched prefix"
     assert all("IncomingPrefix" not in submit.get(a, set()) | poll.get(a, set()) for a in tagging)
+    # The persisting functions tag what they persisted from: the long clip's, like any clip's.
+    for grants in (complete, longclip):
+        assert grants["s3:PutObjectVersionTagging"] == {"IncomingPrefix"}
+
+
+def policy_templates(template: dict[str, Any], logical_id: str, name: str) -> list[dict[str, Any]]:
+    """The arguments of each use of one SAM policy template by a function."""
+    policies = template["Resources"][logical_id]["Properties"].get("Policies", [])
+    return [policy[name] for policy in policies if isinstance(policy, dict) and name in policy]
+
+
+def test_who_sends_to_which_queue(template: dict[str, Any]) -> None:
+    sends = {
+        logical_id: {
+            getatt_target(arguments["QueueName"], "QueueName")
+            for arguments in policy_templates(template, logical_id, "SQSSendMessagePolicy")
+        }
+        for logical_id in functions(template)
+    }
+    assert sends == {
+        "SubmitFunction": {"LongClipQueue"},  # a long clip goes to be split
+        "PollFunction": {"CompleteQueue", "LongClipQueue"},  # successes; long clips' backstop
+        "CompleteFunction": {"LongClipQueue"},  # the last segment saved asks for the stitch
+        "LongClipFunction": {"LongClipQueue"},
+    }
+
+
+def test_long_clip_function_reaches_what_it_calls(template: dict[str, Any]) -> None:
+    def one(name: str) -> dict[str, Any]:
+        (arguments,) = policy_templates(template, "LongClipFunction", name)
+        return arguments
+
+    assert one("DynamoDBCrudPolicy") == {"TableName": {"Ref": "JobTable"}}  # SAM's includes the index
+    assert one("AWSSecretsManagerGetSecretValuePolicy") == {
+        "SecretArn": {"Fn::If": ["CreateApiKeySecret", {"Ref": "ApiKeySecret"}, {"Ref": "ApiKeySecretArn"}]}
+    }
+    assert one("EventBridgePutEventsPolicy") == {"EventBusName": {"Ref": "EventBusName"}}
+    assert getatt_target(one("SNSPublishMessagePolicy")["TopicName"], "TopicName") == "JobTopic"
+    sids = {
+        statement["Sid"]
+        for policy in template["Resources"]["LongClipFunction"]["Properties"]["Policies"]
+        for statement in policy.get("Statement", [])
+    }
+    assert {"ListBucket", "PublishToEncryptedTopic"} <= sids
 
 
 def test_lifecycle_rules_archive_only_edited_sources(template: dict[str, Any]) -> None:
@@ -520,6 +711,23 @@ def test_lifecycle_rules_archive_only_edited_sources(template: dict[str, Any]) -
         ("ExpireFailedReports", "FailedReportsExpireAfterDays"),
     ):
         assert conditions[condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, 0]}]}
+
+
+def test_working_files_expire(template: dict[str, Any]) -> None:
+    rules = template["Resources"]["MediaBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (rule,) = [r for r in rules if r.get("Id") == "ExpireWorkFiles"]  # unconditional, unlike the Fn::Ifs
+    assert rule == {
+        "Id": "ExpireWorkFiles",
+        "Status": "Enabled",
+        "Prefix": {"Ref": "WorkPrefix"},
+        "ExpirationInDays": {"Ref": "WorkFilesExpireAfterDays"},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
+    days = template["Parameters"]["WorkFilesExpireAfterDays"]
+    assert days["Type"] == "Number"
+    assert days["Default"] == 3
+    assert days["MinValue"] >= 1  # 0 would be "never": working files must go
 
 
 # ------------------------------------------------------------------ bucket and rule
@@ -566,6 +774,12 @@ def test_rule_matches_only_the_incoming_prefix_of_the_bucket(template: dict[str,
     assert not pattern_matches(pattern, s3_event(bucket, "edited/a b/c.mp4"))
     assert not pattern_matches(pattern, s3_event(bucket, "edited/incoming/c.mp4"))
     assert not pattern_matches(pattern, s3_event(bucket, "failed/c.json"))
+    # Long clips' working files: segments as split and as edited never trigger anything.
+    work = resolver.resolve(globals_env(template)["WORK_PREFIX"])
+    assert work == "work/"
+    assert not pattern_matches(pattern, s3_event(bucket, "work/j-0123/segments/000.mp4"))
+    assert not pattern_matches(pattern, s3_event(bucket, "work/j-0123/edited/000.mp4"))
+    assert not pattern_matches(pattern, s3_event(bucket, "work/incoming/c.mp4"))
     assert not pattern_matches(pattern, s3_event("another-bucket", "incoming/c.mp4"))
     assert not pattern_matches(pattern, s3_event(bucket, "incoming/c.mp4", "Object Deleted"))
 

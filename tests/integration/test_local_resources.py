@@ -1,6 +1,7 @@
 """The local stack built from template.yaml on a moto server behaves like the deployed wiring:
-S3 -> EventBridge -> IngestQueue for incoming/ only, queues with the template's redrive policies,
-the job table with the template's keys, and the API key in the secret."""
+S3 -> EventBridge -> IngestQueue for incoming/ only (never for results or long clips' working
+files), queues with the template's redrive policies, the job table with the template's keys, and
+the API key in the secret."""
 
 from __future__ import annotations
 
@@ -74,6 +75,9 @@ def test_incoming_upload_reaches_the_ingest_queue_and_outputs_do_not(stack: Loca
     s3 = client(stack, "s3")
     s3.put_object(Bucket=stack.bucket, Key="edited/x.mp4", Body=b"result")
     s3.put_object(Bucket=stack.bucket, Key="failed/x.json", Body=b"{}")
+    # A long clip's segments, as split and as edited: working files, never inputs.
+    s3.put_object(Bucket=stack.bucket, Key="work/j-0123/segments/000.mp4", Body=b"segment")
+    s3.put_object(Bucket=stack.bucket, Key="work/j-0123/edited/000.mp4", Body=b"edited segment")
     s3.put_object(Bucket=stack.bucket, Key="incoming/a b/c.mp4", Body=b"video")
 
     events = drain(stack, stack.ingest_queue_url)
@@ -84,6 +88,8 @@ def test_incoming_upload_reaches_the_ingest_queue_and_outputs_do_not(stack: Loca
     assert event["detail-type"] == "Object Created"
     assert event["detail"]["bucket"]["name"] == stack.bucket
     assert drain(stack, stack.ingest_dlq_url, wait_seconds=0.5) == []
+    # Nothing but the functions themselves sends to the long-clip queue.
+    assert drain(stack, stack.longclip_queue_url, wait_seconds=0.5) == []
 
 
 def test_rule_pattern_rejects_outputs(stack: LocalResources) -> None:
@@ -107,6 +113,9 @@ def test_rule_pattern_rejects_outputs(stack: LocalResources) -> None:
     assert not matches("edited/a b/c.mp4")
     assert not matches("edited/incoming/c.mp4")
     assert not matches("failed/c.json")
+    assert not matches("work/j-0123/segments/000.mp4")
+    assert not matches("work/j-0123/edited/000.mp4")
+    assert not matches("work/incoming/c.mp4")
     assert not matches("incoming/c.mp4", bucket="someone-else")
 
 
@@ -132,6 +141,7 @@ def test_queues_have_the_template_redrive_and_timeouts(
     for queue_url, dlq_url, logical_id in (
         (stack.ingest_queue_url, stack.ingest_dlq_url, "IngestQueue"),
         (stack.complete_queue_url, stack.complete_dlq_url, "CompleteQueue"),
+        (stack.longclip_queue_url, stack.longclip_dlq_url, "LongClipQueue"),
     ):
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
@@ -142,8 +152,10 @@ def test_queues_have_the_template_redrive_and_timeouts(
         assert redrive["deadLetterTargetArn"] == dlq_arn
         assert int(redrive["maxReceiveCount"]) == declared["RedrivePolicy"]["maxReceiveCount"]
         assert int(attributes["VisibilityTimeout"]) == declared["VisibilityTimeout"]
+        assert attributes["SqsManagedSseEnabled"] == "true"
     assert stack.ingest_max_receive == 5
     assert stack.complete_max_receive == 5
+    assert stack.longclip_max_receive == 5
     assert (
         stack.ingest_visibility_timeout
         == template["Resources"]["IngestQueue"]["Properties"]["VisibilityTimeout"]
@@ -152,6 +164,26 @@ def test_queues_have_the_template_redrive_and_timeouts(
         stack.complete_visibility_timeout
         == template["Resources"]["CompleteQueue"]["Properties"]["VisibilityTimeout"]
     )
+    assert (
+        stack.longclip_visibility_timeout
+        == template["Resources"]["LongClipQueue"]["Properties"]["VisibilityTimeout"]
+        == 5400
+    )
+
+
+def test_long_clip_queue_dead_letters_after_max_receive(stack: LocalResources) -> None:
+    """The redrive policy as moto applies it: a message received maxReceiveCount times without
+    being deleted moves to LongClipDLQ on the next receive (what the pump relies on)."""
+    sqs = client(stack, "sqs")
+    body = json.dumps({"action": "split", "job_id": "j-poison"})
+    sqs.send_message(QueueUrl=stack.longclip_queue_url, MessageBody=body)
+    for _ in range(stack.longclip_max_receive):
+        (message,) = sqs.receive_message(QueueUrl=stack.longclip_queue_url, WaitTimeSeconds=1)["Messages"]
+        sqs.change_message_visibility(
+            QueueUrl=stack.longclip_queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    assert sqs.receive_message(QueueUrl=stack.longclip_queue_url).get("Messages", []) == []
+    assert drain(stack, stack.longclip_dlq_url) == [{"action": "split", "job_id": "j-poison"}]
 
 
 def test_secret_bucket_and_topic(stack: LocalResources) -> None:
@@ -171,6 +203,8 @@ def test_function_environment_follows_the_template(stack: LocalResources, templa
     assert env["BUCKET_NAME"] == stack.bucket
     assert env["JOB_TABLE_NAME"] == stack.table
     assert env["COMPLETE_QUEUE_URL"] == stack.complete_queue_url
+    assert env["LONG_CLIP_QUEUE_URL"] == stack.longclip_queue_url
+    assert env["WORK_PREFIX"] == "work/"
     assert env["API_KEY_SECRET_ID"] == stack.secret_id
     assert env["TOPIC_ARN"] == stack.topic_arn
     assert env["EVENT_BUS_NAME"] == stack.event_bus == "default"
@@ -195,11 +229,13 @@ def test_parameter_overrides_change_the_stack(endpoint: str) -> None:
         endpoint,
         api_key=API_KEY,
         stack_name="wanedit-other",
-        parameters={"IncomingPrefix": "drop/", "ExistingBucketName": "their-media"},
+        parameters={"IncomingPrefix": "drop/", "ExistingBucketName": "their-media", "WorkPrefix": "tmp/"},
     )
     assert other.bucket == "their-media"
     env = other.function_environment(api_base_url="x")
     assert env["INCOMING_PREFIX"] == "drop/"
+    assert env["WORK_PREFIX"] == "tmp/"
+    assert env["LONG_CLIP_QUEUE_URL"] == other.longclip_queue_url != ""
     s3 = client(other, "s3")
     s3.put_object(Bucket="their-media", Key="incoming/not-watched.mp4", Body=b"v")
     s3.put_object(Bucket="their-media", Key="drop/watched.mp4", Body=b"v")
