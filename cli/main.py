@@ -261,6 +261,16 @@ def _cancel(args: argparse.Namespace, target: Target) -> int:
 # ------------------------------------------------------------------------------------ redrive
 
 
+def _longclip_message_problem(body: str) -> str | None:
+    """Can the LongClipFunction take this? It needs {"action": "split"|"stitch", "job_id": "..."}."""
+    from wanedit.usecases.redrive import completion_message_problem
+
+    problem = completion_message_problem(body)  # a JSON object with a job_id
+    if problem is None and json.loads(body).get("action") not in ("split", "stitch"):
+        return "action is not split or stitch"
+    return problem
+
+
 def _redrive(args: argparse.Namespace, target: Target) -> int:
     from wanedit.adapters.messaging import DeadLetterQueue
     from wanedit.usecases.redrive import completion_message_problem, ingest_message_problem, redrive
@@ -269,9 +279,17 @@ def _redrive(args: argparse.Namespace, target: Target) -> int:
     queues = {
         "ingest": (target.ingest_dlq_url, target.ingest_queue_url, ingest_message_problem),
         "complete": (target.complete_dlq_url, target.settings.complete_queue_url, completion_message_problem),
+        "longclip": (
+            target.longclip_dlq_url,
+            target.settings.long_clip_queue_url,
+            _longclip_message_problem,
+        ),
     }
     chosen = queues if args.queue == "all" else {args.queue: queues[args.queue]}
     for name, (dlq_url, source_url, accept) in chosen.items():
+        if not (dlq_url and source_url):
+            print(f"{name}: this stack has no such queue (deployed before long clips?)")
+            continue
         report = redrive(
             DeadLetterQueue(dlq_url, source_url, client=sqs),
             limit=args.limit,
@@ -403,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.set_defaults(run=_cancel)
 
     redrive = stack_command("redrive", "replay dead-lettered messages into their queues (safe to repeat)")
-    redrive.add_argument("--queue", choices=["ingest", "complete", "all"], default="all")
+    redrive.add_argument("--queue", choices=["ingest", "complete", "longclip", "all"], default="all")
     redrive.add_argument("--limit", type=int, default=100, help="at most this many messages per queue")
     redrive.add_argument("--dry-run", action="store_true", help="only say what would be replayed")
     redrive.set_defaults(run=_redrive)
