@@ -4,6 +4,8 @@
 - ``make_image``: a PNG/JPEG/BMP/WEBP image (optionally with alpha) as bytes, optionally written to a file.
 - ``probe``: decode-level facts about a clip (size, duration, frames, fps, audio) for assertions.
 - ``read_frame``: one decoded frame as a Pillow RGB image, for pixel comparisons.
+- ``read_frame_marks`` / ``beep_onsets``: what a clip made with ``frame_marks`` / ``beeps`` says about
+  its frames and its sound, to check that splitting and stitching drop, repeat or shift nothing.
 
 Everything defaults to tiny sizes so tests stay fast.
 """
@@ -20,10 +22,17 @@ from typing import Any
 import av
 from PIL import Image, ImageDraw
 
-__all__ = ["make_clip", "make_image", "probe", "read_frame"]
+__all__ = ["beep_onsets", "make_clip", "make_image", "probe", "read_frame", "read_frame_marks"]
 
 _AUDIO_RATE = 22050
 _TONE_HZ = 440.0
+_BEEP_HZ = 1000.0
+_BEEP_SECONDS = 0.06
+# Frame marks: 16 cells across the upper-middle band, white, black, 12 bits (most significant first),
+# black, white. The reference cells give the threshold and tell an inverted frame from a normal one.
+_MARK_BITS = 12
+_MARK_CELLS = _MARK_BITS + 4
+_MARK_BAND = (0.08, 0.14, 0.92, 0.30)  # left, top, right, bottom as fractions of the frame
 
 
 def _background(width: int, height: int) -> Image.Image:
@@ -40,6 +49,54 @@ def _sine_s16(start_sample: int, count: int, rate: int, amplitude: float = 0.3) 
     return array("h", (int(peak * math.sin(step * (start_sample + i))) for i in range(count))).tobytes()
 
 
+def _beeps_s16(start_sample: int, count: int, rate: int, amplitude: float = 0.5) -> bytes:
+    """A 1 kHz burst of 60 ms at every whole second, silence between."""
+    step = 2.0 * math.pi * _BEEP_HZ / rate
+    peak = int(32767 * amplitude)
+    length = round(_BEEP_SECONDS * rate)
+    samples = (start_sample + i for i in range(count))
+    return array(
+        "h", (int(peak * math.sin(step * (n % rate))) if n % rate < length else 0 for n in samples)
+    ).tobytes()
+
+
+def _mark_cells(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    left, top, right, bottom = _MARK_BAND
+    x0, x1 = left * width, right * width
+    y0, y1 = round(top * height), round(bottom * height)
+    cell = (x1 - x0) / _MARK_CELLS
+    return [(round(x0 + i * cell), y0, round(x0 + (i + 1) * cell) - 1, y1 - 1) for i in range(_MARK_CELLS)]
+
+
+def _draw_frame_mark(img: Image.Image, index: int) -> None:
+    if not 0 <= index < 1 << _MARK_BITS:
+        raise ValueError(f"frame marks count up to {(1 << _MARK_BITS) - 1}, not {index}")
+    bits = [(index >> (_MARK_BITS - 1 - b)) & 1 for b in range(_MARK_BITS)]
+    whites = [1, 0, *bits, 0, 1]
+    draw = ImageDraw.Draw(img)
+    for box, white in zip(_mark_cells(*img.size), whites, strict=True):
+        draw.rectangle(box, fill=(255, 255, 255) if white else (0, 0, 0))
+
+
+def _read_frame_mark(img: Image.Image) -> int:
+    """The index drawn by `_draw_frame_mark`, from the centre of each cell (any size, inverted or not)."""
+    gray = img.convert("L")
+    means = []
+    for x0, y0, x1, y1 in _mark_cells(*gray.size):
+        dx, dy = (x1 - x0) // 4, (y1 - y0) // 4
+        region = gray.crop((x0 + dx, y0 + dy, x1 - dx + 1, y1 - dy + 1))
+        means.append(sum(region.getdata()) / (region.width * region.height))
+    white = (means[0] + means[-1]) / 2
+    black = (means[1] + means[-2]) / 2
+    if abs(white - black) < 64:
+        raise ValueError(f"no frame mark: reference cells {white:.0f} vs {black:.0f}")
+    threshold = (white + black) / 2
+    value = 0
+    for mean in means[2:-2]:
+        value = value << 1 | ((mean > threshold) == (white > black))
+    return value
+
+
 def make_clip(
     path: str | Path,
     *,
@@ -50,11 +107,17 @@ def make_clip(
     audio: bool = True,
     container: str = "mp4",
     faststart: bool = True,
+    gop: int | None = None,
+    frame_marks: bool = False,
+    beeps: bool = False,
 ) -> Path:
     """Write a real H.264/yuv420p clip (MP4 or MOV) with a moving square over a gradient.
 
-    With ``audio=True`` an AAC mono sine tone of the same duration is muxed in. ``faststart`` puts the
-    moov box first (``movflags=+faststart``); ``False`` leaves it at the end of the file.
+    With ``audio=True`` an AAC mono sine tone of the same duration is muxed in; ``beeps`` replaces it
+    with a 60 ms 1 kHz burst at every whole second (see `beep_onsets`). ``faststart`` puts the moov box
+    first (``movflags=+faststart``); ``False`` leaves it at the end of the file. ``gop`` sets a keyframe
+    every ``gop`` frames exactly (x264's default is every 250 frames). ``frame_marks`` draws each frame's
+    index as 12 large binary cells in the upper-middle band (see `read_frame_marks`).
     Width and height must be even (a yuv420p requirement).
     """
     if container not in ("mp4", "mov"):
@@ -77,6 +140,9 @@ def make_clip(
         vs.pix_fmt = "yuv420p"
         vs.time_base = Fraction(1, fps)
         vs.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "23"}
+        if gop is not None:
+            vs.options = {**vs.options, "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
+        tone = _beeps_s16 if beeps else _sine_s16
         aus = None
         if audio:
             aus = oc.add_stream("aac", rate=_AUDIO_RATE, layout="mono")
@@ -90,6 +156,8 @@ def make_clip(
             y = int((height - side) * (0.5 + 0.5 * math.sin(2 * math.pi * t)))
             hue = (i * 37) % 256
             draw.rectangle([x, y, x + side - 1, y + side - 1], fill=(255, hue, 255 - hue))
+            if frame_marks:
+                _draw_frame_mark(img, i)
             frame = av.VideoFrame.from_image(img).reformat(format="yuv420p")
             frame.pts = i
             frame.time_base = Fraction(1, fps)
@@ -100,7 +168,7 @@ def make_clip(
                 while samples_done < target:
                     count = min(1024, target - samples_done)
                     af = av.AudioFrame(format="s16", layout="mono", samples=count)
-                    af.planes[0].update(_sine_s16(samples_done, count, _AUDIO_RATE))
+                    af.planes[0].update(tone(samples_done, count, _AUDIO_RATE))
                     af.sample_rate = _AUDIO_RATE
                     af.pts = samples_done
                     af.time_base = Fraction(1, _AUDIO_RATE)
@@ -206,3 +274,40 @@ def read_frame(src: str | Path | bytes, index: int = 0) -> Image.Image:
             if i == index:
                 return frame.to_image().convert("RGB")
     raise IndexError(f"clip has no frame {index}")
+
+
+def read_frame_marks(src: str | Path | bytes) -> list[int]:
+    """Decode every frame of a clip made with ``frame_marks=True`` and return the indices, in order.
+
+    Survives H.264, scaling to another size of the same aspect ratio, inversion and a watermark in the
+    lower-right corner; a frame without a readable mark raises ValueError.
+    """
+    with _open(src) as ic:
+        return [_read_frame_mark(frame.to_image()) for frame in ic.decode(video=0)]
+
+
+def beep_onsets(src: str | Path | bytes, *, threshold: float = 0.1, gap: float = 0.3) -> list[float]:
+    """Seconds at which a sound starts after at least ``gap`` s below ``threshold`` (of full scale).
+
+    For a clip made with ``beeps=True``: the whole seconds, as long as its audio is in sync.
+    """
+    level = int(32767 * threshold)
+    onsets: list[float] = []
+    last_loud: float | None = None
+    with _open(src) as ic:
+        stream = ic.streams.audio[0]
+        rate = stream.codec_context.sample_rate
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+        for frame in ic.decode(stream):
+            start = float(frame.pts * frame.time_base)
+            for mono in resampler.resample(frame):
+                samples = array("h", bytes(mono.planes[0])[: 2 * mono.samples])
+                for i, value in enumerate(samples):
+                    if abs(value) < level:
+                        continue
+                    t = start + i / rate
+                    if last_loud is None or t - last_loud > gap:
+                        onsets.append(t)
+                    last_loud = t
+                start += mono.samples / rate
+    return onsets
