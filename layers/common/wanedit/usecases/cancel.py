@@ -1,5 +1,7 @@
 """Canceling a job on a user's request: before submission, or while its task is still PENDING.
 
+A long clip is canceled segment by segment, then as a whole.
+
 The API cancels only PENDING tasks (a RUNNING one is refused with UnsupportedOperation), so a job
 whose task runs cannot be stopped; it is told to the user rather than pretended.
 """
@@ -37,4 +39,24 @@ def cancel_job(svc: Services, job_id: str) -> Job:
         return fail(
             svc, job, [JobState.SUBMITTED], "Canceled", "canceled while PENDING", to=JobState.CANCELED
         )
+    if job.state in (JobState.SPLITTING, JobState.SEGMENTED):
+        return _cancel_long_clip(svc, job)
     raise CancelRefused(f"job {job_id} is {job.state.value}; only queued or pending jobs can be canceled")
+
+
+def _cancel_long_clip(svc: Services, job: Job) -> Job:
+    """Cancel a long clip: its queued segments, those whose task is still PENDING, and the clip.
+
+    Segments already running cannot be stopped; they finish into the working prefix, which expires.
+    """
+    started = 0
+    for segment in job.segments:
+        child = svc.store.get(segment.job_id)
+        if child is None or child.state.is_terminal:
+            continue
+        try:
+            cancel_job(svc, child.job_id)
+        except CancelRefused:
+            started += 1
+    note = f"; {started} segment(s) already running finish unused" if started else ""
+    return fail(svc, job, [job.state], "Canceled", f"long clip canceled{note}", to=JobState.CANCELED)
