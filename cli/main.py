@@ -322,7 +322,8 @@ def _report(args: argparse.Namespace, target: Target) -> int:
     seconds = {"720P": 0.0, "1080P": 0.0}
     for job in jobs:
         by_state[job.state.value] = by_state.get(job.state.value, 0) + 1
-        if job.usage and job.state is JobState.PERSISTED:
+        # A long clip's usage is its segments' sum: count it once, on the clip.
+        if job.usage and job.state is JobState.PERSISTED and job.parent_id is None:
             tier = "720P" if str(job.usage.get("SR")) == "720" else "1080P"
             seconds[tier] += float(job.usage.get("duration") or 0)
     prices = {"720P": args.price_720p, "1080P": args.price_1080p}
