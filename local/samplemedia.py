@@ -78,14 +78,18 @@ def _draw_frame_mark(img: Image.Image, index: int) -> None:
         draw.rectangle(box, fill=(255, 255, 255) if white else (0, 0, 0))
 
 
-def _read_frame_mark(img: Image.Image) -> int:
+def _read_frame_mark(gray: Image.Image) -> int:
     """The index drawn by `_draw_frame_mark`, from the centre of each cell (any size, inverted or not)."""
-    gray = img.convert("L")
-    means = []
-    for x0, y0, x1, y1 in _mark_cells(*gray.size):
-        dx, dy = (x1 - x0) // 4, (y1 - y0) // 4
-        region = gray.crop((x0 + dx, y0 + dy, x1 - dx + 1, y1 - dy + 1))
-        means.append(sum(region.getdata()) / (region.width * region.height))
+    left, top, right, bottom = _MARK_BAND
+    width, height = gray.size
+    rows = (bottom - top) * height / 4  # the middle half of the band's height
+    band = gray.crop(
+        (round(left * width), round(top * height + rows), round(right * width), round(bottom * height - rows))
+    )
+    values = band.resize((_MARK_CELLS * 4, 1), Image.Resampling.BOX).tobytes()
+    means = [
+        (values[4 * i + 1] + values[4 * i + 2]) / 2 for i in range(_MARK_CELLS)
+    ]  # middle half of each cell
     white = (means[0] + means[-1]) / 2
     black = (means[1] + means[-2]) / 2
     if abs(white - black) < 64:
@@ -283,7 +287,15 @@ def read_frame_marks(src: str | Path | bytes) -> list[int]:
     lower-right corner; a frame without a readable mark raises ValueError.
     """
     with _open(src) as ic:
-        return [_read_frame_mark(frame.to_image()) for frame in ic.decode(video=0)]
+        return [_read_frame_mark(_luma(frame)) for frame in ic.decode(video=0)]
+
+
+def _luma(frame: av.VideoFrame) -> Image.Image:
+    """The frame's brightness as a grayscale image (a YUV frame's Y plane as it is: no conversion)."""
+    if not frame.format.name.startswith(("yuv", "gray")):
+        frame = frame.reformat(format="gray")
+    plane = frame.planes[0]
+    return Image.frombuffer("L", (frame.width, frame.height), bytes(plane), "raw", "L", plane.line_size, 1)
 
 
 def beep_onsets(src: str | Path | bytes, *, threshold: float = 0.1, gap: float = 0.3) -> list[float]:
