@@ -139,3 +139,111 @@ def test_a_segment_that_keeps_failing_fails_the_clip_with_a_report_naming_it(sta
     failed = [e for e in outcomes.bus_events() if e["detail-type"] == "Video Edit Failed"]
     assert [e["detail"]["segment"] for e in failed] == [report["failed_segment"]]
     assert all(s.state.is_terminal for s in segments)
+
+
+def _take_messages(stack: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Receive and delete what a queue holds: the message is lost, as if never sent."""
+    sqs = stack.client("sqs")
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    for message in messages:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+def _settle(stack: Any, rounds: int = 12) -> None:
+    for _ in range(rounds):
+        stack.pump.drain()
+        stack.pump.tick()
+    stack.pump.drain()
+
+
+def test_lost_split_and_stitch_messages_are_sent_again_by_the_poller(stack, media):
+    from wanedit.usecases.longclip import RESEND_AFTER_SECONDS
+
+    put(stack, "incoming/lost/c.json", sidecar(long_clip="split"))
+    put(stack, "incoming/lost/c.mp4", clip(media, "lost.mp4", 10.5, gop=FPS))
+    stack.pump.deliver("submit")
+    [lost] = _take_messages(stack, stack.resources.longclip_queue_url)
+    assert lost["action"] == "split"
+
+    stack.clock.sleep(RESEND_AFTER_SECONDS)  # nothing happens until the poller's backstop
+    stack.pump.tick()
+    assert stack.pump.deliver("longclip") == 1  # the split, sent again
+    for _ in range(12):  # the segments run; the stitch message is left in its queue
+        stack.pump.deliver("submit")
+        stack.pump.deliver("complete")
+        stack.pump.tick()
+    stack.pump.deliver("complete")
+    parents, segments = jobs_by_kind(services_jobs())
+    assert parents[0].state is JobState.SEGMENTED
+    assert all(s.state is JobState.PERSISTED for s in segments)  # finished; their stitch was asked for
+    taken = _take_messages(stack, stack.resources.longclip_queue_url)  # ... and is lost too
+    assert taken and all(m == {"action": "stitch", "job_id": parents[0].job_id} for m in taken)
+
+    stack.clock.sleep(RESEND_AFTER_SECONDS)  # a stitch may take the function's 15 min: then asked again
+    _settle(stack, rounds=2)
+    [parent], _ = jobs_by_kind(services_jobs())
+    assert parent.state is JobState.PERSISTED
+    assert stack.emulator.counters["tasks_created"] == 2  # nothing was submitted twice
+
+
+def test_a_split_worker_that_dies_midway_is_taken_over_after_its_timeout(stack, media):
+    from local.pump import SimulatedCrash
+    from wanedit.container import services
+    from wanedit.usecases.longclip import RESEND_AFTER_SECONDS
+
+    objects = services().objects
+    real_upload = objects.upload_file
+    uploads = 0
+
+    def dies_on_the_second_upload(*args: Any, **kwargs: Any) -> Any:
+        nonlocal uploads
+        uploads += 1
+        if uploads == 2:
+            raise SimulatedCrash("the split worker died after one segment")
+        return real_upload(*args, **kwargs)
+
+    objects.upload_file = dies_on_the_second_upload  # type: ignore[method-assign]
+    try:
+        put(stack, "incoming/crash/c.json", sidecar(long_clip="split"))
+        put(stack, "incoming/crash/c.mp4", clip(media, "crash.mp4", 10.5, gop=FPS))
+        _settle(stack, rounds=2)
+        [parent] = services_jobs()
+        assert parent.state is JobState.SPLITTING and parent.work_started_at is not None
+        stack.clock.sleep(RESEND_AFTER_SECONDS)  # the dead worker's claim is stale: the poller resends
+        _settle(stack)
+    finally:
+        objects.upload_file = real_upload  # type: ignore[method-assign]
+
+    [parent], segments = jobs_by_kind(services_jobs())
+    assert parent.state is JobState.PERSISTED, parent.error_message
+    assert len(segments) == 2
+    assert stack.emulator.counters["tasks_created"] == 2
+
+
+def test_a_long_clip_can_be_canceled_while_its_segments_wait(stack, media):
+    from wanedit.container import services
+    from wanedit.usecases.cancel import cancel_job
+
+    stack.emulator.faults.task_seconds_queue.extend([600.0] * 5)  # five long tasks hold every slot
+    for name in range(5):
+        put(stack, f"incoming/busy/{name}.json", sidecar())
+        put(stack, f"incoming/busy/{name}.mp4", clip(media, f"busy{name}.mp4", 3.0))
+    put(stack, "incoming/cancel/c.json", sidecar(long_clip="split"))
+    put(stack, "incoming/cancel/c.mp4", clip(media, "cancel.mp4", 10.5, gop=FPS))
+    stack.pump.drain()
+    parent = next(j for j in services_jobs() if j.parent_id is None and j.segments)
+    assert parent.state is JobState.SEGMENTED
+
+    canceled = cancel_job(services(), parent.job_id)
+
+    assert canceled.state is JobState.CANCELED
+    children = [services().store.get(s.job_id) for s in parent.segments]
+    assert all(child is not None and child.state is JobState.CANCELED for child in children)
+    assert stack.emulator.counters["tasks_created"] == 5  # the segments never reached the API
+
+
+def services_jobs() -> list[Job]:
+    from wanedit.container import services
+
+    return services().store.list_jobs()
