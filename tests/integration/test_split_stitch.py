@@ -145,6 +145,13 @@ def test_keyframe_only_at_the_start_re_encodes_exactly(clips: Path) -> None:
     segments = split_clip(source, clips / "gop250")
     assert len(segments) == 3 and not any(s.copied for s in segments)
     check_segments(source, segments)
+    # stitched back as they are: the same x264 settings everywhere, so the packets (B-frames and all)
+    # are copied, and so is the source's audio
+    parts = [StitchPart(s.path, s.path) for s in segments]
+    result = stitch(parts, clips / "gop250-stitched.mp4", audio_setting="origin")
+    assert result.video_copied and result.audio == "original"
+    assert read_frame_marks(result.path) == list(range(27 * FPS))
+    assert audio_packets(result.path) == audio_packets(source)
 
 
 def test_b_frames_and_sparse_keyframes_copy_where_they_can(clips: Path) -> None:
@@ -182,6 +189,23 @@ def test_a_clip_without_audio_splits_and_stitches_without_audio(clips: Path) -> 
     assert result.audio == "none" and result.audio_from == ["none"] * len(segments)
     assert not probe(result.path)["has_audio"]
     assert read_frame_marks(result.path) == list(range(12 * FPS))
+
+
+def test_a_portrait_phone_clip_keeps_its_rotation_copied_or_re_encoded(clips: Path) -> None:
+    plain = make_clip(clips / "landscape.mp4", seconds=12, width=320, height=240, frame_marks=True)
+    source = clips / "rotated.mp4"
+    with av.open(str(plain)) as ic, av.open(str(source), "w", format="mp4") as oc:
+        stream = oc.add_stream_from_template(ic.streams.video[0])
+        stream.set_display_rotation(90)
+        for packet in ic.demux(ic.streams.video[0]):
+            if packet.size:
+                packet.stream = stream
+                oc.mux(packet)
+    segments = split_clip(source, clips / "rotated")
+    assert len(segments) == 2 and not any(s.copied for s in segments)
+    for seg in segments:
+        with av.open(str(seg.path)) as ic:
+            assert next(ic.decode(video=0)).rotation == 90
 
 
 # -------------------------------------------------------------------------------------------- round trip

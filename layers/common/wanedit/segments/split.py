@@ -93,8 +93,9 @@ def split_clip(
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"seg-{cut.index:03d}.mp4" for cut in cuts]
+    rotation = 0 if all(cut.copy for cut in cuts) else _rotation(source)
     with av.open(str(source)) as ic:
-        _Writer(ic, scan, rank, cuts, paths).run()
+        _Writer(ic, scan, rank, cuts, paths, rotation).run()
     return [
         SegmentFile(
             index=cut.index,
@@ -122,7 +123,7 @@ def _scan(ic: Any, vs: Any) -> _Scan:
             keys.add(len(pts))
         pts.append(packet.pts)
         if packet.duration:
-            end = max(end or 0, packet.pts + packet.duration)
+            end = packet.pts + packet.duration if end is None else max(end, packet.pts + packet.duration)
     if not pts:
         raise ValueError("the video stream has no frames")
     order = sorted(pts)
@@ -145,10 +146,21 @@ def _scan(ic: Any, vs: Any) -> _Scan:
     return _Scan(pts, order, end, clean)
 
 
+def _rotation(source: Path) -> int:
+    """The video's display rotation (a phone's portrait clip), from its first frame: PyAV has no getter
+    on the stream."""
+    with av.open(str(source)) as ic:
+        for frame in ic.decode(video=0):
+            return int(frame.rotation)
+    return 0
+
+
 class _Writer:
     """The second pass: one demux of video and audio, routed to the segments' muxers."""
 
-    def __init__(self, ic: Any, scan: _Scan, rank: dict[int, int], cuts: list[Cut], paths: list[Path]):
+    def __init__(
+        self, ic: Any, scan: _Scan, rank: dict[int, int], cuts: list[Cut], paths: list[Path], rotation: int
+    ) -> None:
         self.ic = ic
         self.vs = ic.streams.video[0]
         self.aus = ic.streams.audio[0] if ic.streams.audio else None
@@ -160,6 +172,8 @@ class _Writer:
         # each segment's first frame pts, in video time base: what its timestamps are shifted by
         self.bases = [scan.order[cut.first_frame] for cut in cuts]
         self.outputs: dict[int, _Output] = {}
+        self.closed: set[int] = set()
+        self.rotation = rotation
         self.decode_spans = self._decode_spans()
         # audio in its own time base: shifted like the video; a packet belongs to the segment whose
         # [start, end) holds its pts
@@ -194,8 +208,6 @@ class _Writer:
                 continue
             if packet.stream is self.vs:
                 segment = self._segment_of(self.rank[packet.pts])
-                if self.cuts[segment].copy:
-                    self._output(segment).copy_video(packet, self.bases[segment])
                 while span < len(self.decode_spans) and position > self.decode_spans[span][1]:
                     span += 1
                 if span < len(self.decode_spans) and position >= self.decode_spans[span][0]:
@@ -203,6 +215,8 @@ class _Writer:
                         self._reencode(frame)
                     if position == self.decode_spans[span][1]:
                         self._drain_decoder()
+                if self.cuts[segment].copy:  # after decoding: muxing takes the packet's data
+                    self._output(segment).copy_video(packet, self.bases[segment])
                 position += 1
             else:
                 self._copy_audio(packet)
@@ -214,6 +228,8 @@ class _Writer:
         return bisect.bisect_right(self.firsts, frame) - 1
 
     def _output(self, segment: int) -> _Output:
+        if segment in self.closed:
+            raise ValueError(f"the source's packets are out of order: one for segment {segment} came late")
         if segment not in self.outputs:
             self.outputs[segment] = _Output(self, segment)
         return self.outputs[segment]
@@ -248,6 +264,7 @@ class _Writer:
         for segment in [s for s, out in self.outputs.items() if out.video_done]:
             if self.aus is None or self.audio_segment > segment:
                 self.outputs.pop(segment).close()
+                self.closed.add(segment)
 
 
 class _Output:
@@ -273,6 +290,8 @@ class _Output:
             self.video.time_base = source.time_base
             self.video.codec_context.time_base = source.time_base
             self.encoder = self.video
+            if writer.rotation:  # copied streams keep the display matrix; a new one needs it set
+                self.video.set_display_rotation(writer.rotation)
         self.durations: dict[int, int] = {}
         self.audio = self.container.add_stream_from_template(writer.aus) if writer.aus is not None else None
         self.video_done = False

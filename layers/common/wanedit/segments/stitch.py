@@ -325,7 +325,11 @@ def _audio_format(sources: list[Path], audio_from: list[AudioChoice]) -> tuple[i
 
 
 def _copy_audio(oc: Any, sources: list[Path], starts: list[Fraction]) -> Packets:
-    """The originals' audio packets, each segment's from its output start, none past its video's end."""
+    """The originals' audio packets, each segment's from its output start, none past its video's end.
+
+    Packets before a segment's start are dropped too, except in the first (the encoder's priming): a
+    segment `split_clip` wrote has none, one encoded on its own would overlap the segment before it.
+    """
     with _open(sources[0]) as first:
         stream = oc.add_stream_from_template(first.streams.audio[0])
 
@@ -335,7 +339,10 @@ def _copy_audio(oc: Any, sources: list[Path], starts: list[Fraction]) -> Packets
                 source = ic.streams.audio[0]
                 shift = round(start / source.time_base)
                 for packet in ic.demux(source):
-                    if packet.size == 0 or packet.pts is None or packet.pts * source.time_base >= end - start:
+                    if packet.size == 0 or packet.pts is None:
+                        continue
+                    at = packet.pts * source.time_base
+                    if at >= end - start or (at < 0 and start > 0):
                         continue
                     packet.pts += shift
                     packet.dts = packet.pts if packet.dts is None else packet.dts + shift
