@@ -33,6 +33,8 @@ _BEEP_SECONDS = 0.06
 _MARK_BITS = 12
 _MARK_CELLS = _MARK_BITS + 4
 _MARK_BAND = (0.08, 0.14, 0.92, 0.30)  # left, top, right, bottom as fractions of the frame
+# pixel formats whose first plane is 8-bit luma, one byte a pixel
+_EIGHT_BIT_LUMA_FIRST = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "gray"}
 
 
 def _background(width: int, height: int) -> Image.Image:
@@ -292,7 +294,7 @@ def read_frame_marks(src: str | Path | bytes) -> list[int]:
 
 def _luma(frame: av.VideoFrame) -> Image.Image:
     """The frame's brightness as a grayscale image (a YUV frame's Y plane as it is: no conversion)."""
-    if not frame.format.name.startswith(("yuv", "gray")):
+    if frame.format.name not in _EIGHT_BIT_LUMA_FIRST:
         frame = frame.reformat(format="gray")
     plane = frame.planes[0]
     return Image.frombuffer("L", (frame.width, frame.height), bytes(plane), "raw", "L", plane.line_size, 1)

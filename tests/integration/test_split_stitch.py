@@ -16,7 +16,7 @@ import pytest
 
 from local.emulator.render import SOUND_WORDS, inspect_video, pick_size, render
 from local.samplemedia import beep_onsets, make_clip, probe, read_frame_marks
-from wanedit.segments.split import SegmentFile, split_clip
+from wanedit.segments.split import SegmentFile, _scan, split_clip
 from wanedit.segments.stitch import StitchPart, audio_changed, stitch
 
 FPS = 12
@@ -34,15 +34,22 @@ def starts_with_keyframe(path: Path) -> bool:
 
 
 def transcode(
-    src: Path, dst: Path, *, x264: dict[str, str], size: tuple[int, int] | None = None, audio: Any = "copy"
+    src: Path,
+    dst: Path,
+    *,
+    x264: dict[str, str],
+    size: tuple[int, int] | None = None,
+    audio: Any = "copy",
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
 ) -> Path:
-    """Re-encode the video with other x264 settings (and size); audio "copy", None (dropped) or re-encoded
-    as (rate, layout)."""
+    """Re-encode the video with other encoder settings (and size); audio "copy", None (dropped) or
+    re-encoded as (rate, layout)."""
     with av.open(str(src)) as ic, av.open(str(dst), "w", format="mp4") as oc:
         vin = ic.streams.video[0]
         width, height = size or (vin.codec_context.width, vin.codec_context.height)
-        vout = oc.add_stream("libx264", rate=vin.average_rate, options=x264)
-        vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
+        vout = oc.add_stream(codec, rate=vin.average_rate, options=x264)
+        vout.width, vout.height, vout.pix_fmt = width, height, pix_fmt
         vout.codec_context.time_base = vin.time_base
         ain = ic.streams.audio[0] if ic.streams.audio and audio is not None else None
         aout = resampler = None
@@ -55,7 +62,7 @@ def transcode(
         for packet in ic.demux(*[s for s in (vin, ain) if s is not None]):
             if packet.stream is vin:
                 for frame in packet.decode():
-                    scaled = frame.reformat(width=width, height=height, format="yuv420p")
+                    scaled = frame.reformat(width=width, height=height, format=pix_fmt)
                     scaled.pts, scaled.time_base = frame.pts, frame.time_base
                     oc.mux(vout.encode(scaled))
             elif resampler is None and packet.size:
@@ -168,6 +175,26 @@ def test_b_frames_and_sparse_keyframes_copy_where_they_can(clips: Path) -> None:
     check_segments(source, segments)
 
 
+def test_hevc_10_bit_source_is_copied_and_stitches_to_h264(clips: Path) -> None:
+    plain = make_clip(clips / "for-hevc.mp4", seconds=21, width=320, height=240, frame_marks=True, beeps=True)
+    source = transcode(
+        plain,
+        clips / "hevc.mp4",
+        codec="libx265",
+        pix_fmt="yuv420p10le",
+        x264={"preset": "ultrafast", "x265-params": "keyint=36:min-keyint=36:bframes=3:log-level=error"},
+    )
+    segments = split_clip(source, clips / "hevc")
+    assert all(s.copied for s in segments) and probe(segments[0].path)["codec"] == "hevc"
+    check_segments(source, segments)
+    result = stitch(
+        [StitchPart(s.path, s.path) for s in segments], clips / "hevc.h264.mp4", audio_setting="auto"
+    )
+    assert not result.video_copied and probe(result.path)["codec"] == "h264"
+    assert read_frame_marks(result.path) == list(range(21 * FPS))
+    assert audio_packets(result.path) == audio_packets(source)
+
+
 @pytest.mark.parametrize(("seconds", "count"), [(10.5, 2), (9, 1)])
 def test_short_clips(clips: Path, seconds: float, count: int) -> None:
     source = make_clip(clips / f"{seconds}.mp4", seconds=seconds, width=320, height=240, frame_marks=True)
@@ -189,6 +216,29 @@ def test_a_clip_without_audio_splits_and_stitches_without_audio(clips: Path) -> 
     assert result.audio == "none" and result.audio_from == ["none"] * len(segments)
     assert not probe(result.path)["has_audio"]
     assert read_frame_marks(result.path) == list(range(12 * FPS))
+
+
+def test_only_clean_keyframes_are_cut_points() -> None:
+    """Open GOP: a keyframe followed (in decode order) by frames shown before it cannot start a copied
+    segment; a closed one can."""
+
+    @dataclass
+    class Packet:
+        pts: int
+        is_keyframe: bool
+        duration: int = 1
+        size: int = 1
+
+    decode_order = [0, 4, 2, 1, 3, 8, 6, 5, 7, 12, 10, 9, 11, 16, 20, 18, 17, 19]
+    packets = [Packet(p, p in (0, 8, 16)) for p in decode_order]
+
+    class Container:
+        def demux(self, _stream: Any) -> list[Packet]:
+            return packets
+
+    scan = _scan(Container(), None)
+    assert scan.clean == [0, decode_order.index(16)]
+    assert scan.order == sorted(decode_order) and scan.end_pts == 21
 
 
 def test_a_portrait_phone_clip_keeps_its_rotation_copied_or_re_encoded(clips: Path) -> None:
