@@ -86,7 +86,9 @@ def build_parts(frames_per_segment: int, odd_one: bool) -> list[tuple[Path, Path
     )
     parts = []
     for original in originals:
-        x264 = {**LOSSLESS, "x264-params": "keyint=1:cabac=1"} if odd_one and original.index == 1 else LOSSLESS
+        x264 = (
+            {**LOSSLESS, "x264-params": "keyint=1:cabac=1"} if odd_one and original.index == 1 else LOSSLESS
+        )
         edited = base / f"edited-{frames_per_segment}-{int(odd_one)}-{original.index}.mp4"
         if not edited.exists():
             _noise_segment(edited, frames_per_segment, x264)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import av
 import pytest
@@ -23,13 +23,18 @@ FPS = 12
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+def media(path: Path, mode: Literal["r", "w"] = "r") -> Any:
+    """A PyAV container, typed loosely (the stubs make every stream, frame and timestamp a union)."""
+    return av.open(str(path), mode, format="mp4" if mode == "w" else None)
+
+
 def audio_packets(path: Path) -> list[tuple[int, bytes]]:
-    with av.open(str(path)) as ic:
+    with media(path) as ic:
         return [(p.pts, bytes(p)) for p in ic.demux(ic.streams.audio[0]) if p.size]
 
 
 def starts_with_keyframe(path: Path) -> bool:
-    with av.open(str(path)) as ic:
+    with media(path) as ic:
         return next(p for p in ic.demux(video=0) if p.size).is_keyframe
 
 
@@ -45,14 +50,15 @@ def transcode(
 ) -> Path:
     """Re-encode the video with other encoder settings (and size); audio "copy", None (dropped) or
     re-encoded as (rate, layout)."""
-    with av.open(str(src)) as ic, av.open(str(dst), "w", format="mp4") as oc:
+    with media(src) as ic, media(dst, "w") as oc:
         vin = ic.streams.video[0]
         width, height = size or (vin.codec_context.width, vin.codec_context.height)
         vout = oc.add_stream(codec, rate=vin.average_rate, options=x264)
         vout.width, vout.height, vout.pix_fmt = width, height, pix_fmt
         vout.codec_context.time_base = vin.time_base
         ain = ic.streams.audio[0] if ic.streams.audio and audio is not None else None
-        aout = resampler = None
+        aout: Any = None
+        resampler = None
         if ain is not None and audio == "copy":
             aout = oc.add_stream_from_template(ain)
         elif ain is not None:
@@ -117,7 +123,7 @@ def check_segments(source: Path, segments: list[SegmentFile]) -> None:
         [sum(s.duration for s in segments[:i]) for i in range(len(segments))]
     )
     original = audio_packets(source)
-    with av.open(str(source)) as ic:
+    with media(source) as ic:
         rate = ic.streams.audio[0].codec_context.sample_rate
     pieces = [
         (pts + round(seg.start * rate), data) for seg in segments for pts, data in audio_packets(seg.path)
@@ -244,7 +250,7 @@ def test_only_clean_keyframes_are_cut_points() -> None:
 def test_a_portrait_phone_clip_keeps_its_rotation_copied_or_re_encoded(clips: Path) -> None:
     plain = make_clip(clips / "landscape.mp4", seconds=12, width=320, height=240, frame_marks=True)
     source = clips / "rotated.mp4"
-    with av.open(str(plain)) as ic, av.open(str(source), "w", format="mp4") as oc:
+    with media(plain) as ic, media(source, "w") as oc:
         stream = oc.add_stream_from_template(ic.streams.video[0])
         stream.set_display_rotation(90)
         for packet in ic.demux(ic.streams.video[0]):
@@ -254,7 +260,7 @@ def test_a_portrait_phone_clip_keeps_its_rotation_copied_or_re_encoded(clips: Pa
     segments = split_clip(source, clips / "rotated")
     assert len(segments) == 2 and not any(s.copied for s in segments)
     for seg in segments:
-        with av.open(str(seg.path)) as ic:
+        with media(seg.path) as ic:
             assert next(ic.decode(video=0)).rotation == 90
 
 
