@@ -27,7 +27,16 @@ from wanedit.jobs import Job, JobState, job_id_for
 from wanedit.sidecar import SidecarError, parse_sidecar
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
-PARAMETERS = ("resolution", "ratio", "duration", "audio_setting", "prompt_extend", "watermark", "seed")
+PARAMETERS = (
+    "resolution",
+    "ratio",
+    "duration",
+    "audio_setting",
+    "prompt_extend",
+    "watermark",
+    "seed",
+    "long_clip",
+)
 
 
 # ----------------------------------------------------------------------------------- local up
@@ -189,6 +198,8 @@ def _age(job: Job) -> str:
 
 def _jobs(args: argparse.Namespace, target: Target) -> int:
     jobs = sorted(target.services().store.list_jobs(), key=lambda j: j.created_at, reverse=True)
+    if not args.segments:
+        jobs = [j for j in jobs if j.parent_id is None]  # a long clip is one row; its segments on request
     if args.state:
         jobs = [j for j in jobs if j.state.value == args.state.upper()]
     rows = [("JOB", "CLIP", "STATE", "AGE", "TASK")] + [
@@ -197,7 +208,7 @@ def _jobs(args: argparse.Namespace, target: Target) -> int:
             j.video.key,
             step_of(j).upper() if not j.state.is_terminal else j.state.value,
             _age(j),
-            j.task_id or "-",
+            j.task_id or (f"{len(j.segments)} segments" if j.segments else "-"),
         )
         for j in jobs[: args.limit]
     ]
@@ -381,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit = stack_command(
         "submit", "upload a clip and its sidecar; with --wait, follow the job and download the edit"
     )
-    submit.add_argument("clip", help="the video file (MP4 or MOV, 2-10 s)")
+    submit.add_argument("clip", help="the video file (MP4 or MOV, 2-10 s; longer with --long-clip split)")
     submit.add_argument("--prompt", help="what to change (required unless --sidecar has it)")
     submit.add_argument("--sidecar", help="a sidecar JSON file to start from (flags override its fields)")
     submit.add_argument(
@@ -395,6 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--prompt-extend", action=argparse.BooleanOptionalAction, default=None)
     submit.add_argument("--watermark", action=argparse.BooleanOptionalAction, default=None)
     submit.add_argument("--seed", type=int)
+    submit.add_argument(
+        "--long-clip",
+        choices=["reject", "split"],
+        help="a clip over 10 s: reject it (default) or edit it in 2-10 s segments stitched back",
+    )
     submit.add_argument("--folder", default="cli", help="folder under incoming/ (default: cli)")
     submit.add_argument(
         "--wait", action="store_true", help="follow the job to its end and download the result"
@@ -406,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = stack_command("jobs", "list jobs, newest first")
     jobs.add_argument("--state", help="only jobs in this state (e.g. FAILED)")
     jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--segments", action="store_true", help="also list long clips' segment jobs")
     jobs.set_defaults(run=_jobs)
 
     status = stack_command("status", "show one job (by job id, or by a clip, sidecar or output key)")

@@ -9,6 +9,7 @@ from typing import TextIO
 from wanedit.jobs import Job, JobState
 
 STEPS = ("uploaded", "queued", "submitted", "running", "saving", "done")
+LONG_CLIP_STEPS = ("uploaded", "splitting", "editing segments", "stitching", "done")
 
 
 def step_of(job: Job | None) -> str:
@@ -16,6 +17,12 @@ def step_of(job: Job | None) -> str:
     if job is None:
         return "uploaded"
     state = job.state
+    if state is JobState.SPLITTING:
+        return "splitting"
+    if state is JobState.SEGMENTED:
+        return "editing segments"
+    if state is JobState.STITCHING:
+        return "stitching"
     if state in (JobState.QUEUED, JobState.SUBMITTING, JobState.RECONCILING):
         return "queued"
     if state is JobState.SUBMITTED:
@@ -38,9 +45,13 @@ class Progress:
     def show(self, job: Job | None, elapsed: float) -> None:
         step = step_of(job)
         detail = f" task {job.task_id}" if job and job.task_id else ""
+        if job is not None and job.segments:
+            detail = f" {len(job.segments)} segments"
         if self._tty:
             width = shutil.get_terminal_size((80, 20)).columns
-            bar = " > ".join(s.upper() if s == step else s for s in STEPS)
+            long_clip = job is not None and (bool(job.segments) or step in LONG_CLIP_STEPS[1:4])
+            steps = LONG_CLIP_STEPS if long_clip else STEPS
+            bar = " > ".join(s.upper() if s == step else s for s in steps)
             line = f"[{elapsed:6.1f} s] {bar}{detail}"
             self._stream.write("\r" + line[: width - 1].ljust(width - 1))
             self._stream.flush()

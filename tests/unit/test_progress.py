@@ -32,6 +32,16 @@ def test_steps_follow_the_job():
     assert step_of(job(JobState.REJECTED)) == "rejected"
 
 
+def test_a_long_clip_shows_its_own_steps():
+    assert step_of(job(JobState.SPLITTING)) == "splitting"
+    assert step_of(job(JobState.SEGMENTED)) == "editing segments"
+    assert step_of(job(JobState.STITCHING)) == "stitching"
+    out = io.StringIO()
+    progress = Progress(out, tty=True)
+    progress.show(job(JobState.SEGMENTED), 1.0)
+    assert "uploaded > splitting > EDITING SEGMENTS > stitching > done" in out.getvalue()
+
+
 def test_a_terminal_gets_one_line_rewritten_in_place():
     out = io.StringIO()
     progress = Progress(out, tty=True)
