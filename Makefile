@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: setup test demo lint checkov bench clean
+.PHONY: setup test demo demo-long lint checkov bench clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,9 @@ checkov: $(CHECKOV_STAMP)
 
 demo: setup
 	$(BIN)/python -m local.demo
+
+demo-long: setup
+	$(BIN)/python -m local.demo --long
 
 bench: setup
 	$(BIN)/python -m bench
