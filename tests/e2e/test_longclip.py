@@ -50,6 +50,7 @@ def test_a_27_s_clip_comes_back_as_one_seamless_edited_mp4(stack, outcomes, medi
     assert parent.state is JobState.PERSISTED, parent.error_message
     assert len(segments) >= 3 and all(s.state is JobState.PERSISTED for s in segments)
     assert stack.emulator.counters["tasks_created"] == len(segments)
+    assert stack.emulator.counters["max_running_seen"] <= 5  # segments share the account's cap
     assert all(2.0 <= s.duration <= 10.0 for s in parent.segments)
     assert all(s.copied for s in parent.segments)  # keyframes every second: no re-encoding to split
     # One seed, prompt and parameter set for every task.
