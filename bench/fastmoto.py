@@ -27,7 +27,11 @@ wall time in moto itself, not in our code, some of it growing with the number of
 4. **SQS receive** checks each received message's retention through `get_queue_attributes`, which
    builds all the queue's attributes, three of them counting every message in the queue:
    O(messages) per message received. `_retention_ok` reads the same `message_retention_period`.
-5. Plain overhead: moto lists a response class's methods with `inspect.getmembers` on every
+5. **SQS send** looks up `ContentBasedDeduplication` (a FIFO-only attribute) in the same full
+   attribute dict, so each message sent counts every message in the queue three times: O(N^2) to
+   enqueue the N upload events. While `send_message` runs, the three message counts (which it
+   never reads: it only asks for ContentBasedDeduplication) are not computed.
+6. Plain overhead: moto lists a response class's methods with `inspect.getmembers` on every
    request (`method_names_from_class`, a pure function of the class): cached.
 
 `accelerated(verify=True)` also runs moto's own code next to each shortcut (every DynamoDB
@@ -157,6 +161,34 @@ def _query(self: Any, *args: Any, **kwargs: Any) -> Any:
         _state.gsi_query = False
 
 
+_COUNTS = (
+    "approximate_number_of_messages",
+    "approximate_number_of_messages_delayed",
+    "approximate_number_of_messages_not_visible",
+)
+_original_counts = {name: getattr(moto_sqs.Queue, name) for name in _COUNTS}
+_original_send = moto_sqs.SQSBackend.send_message
+
+
+def _count_property(name: str) -> property:
+    original = _original_counts[name]
+
+    def count(queue: Any) -> int:
+        if getattr(_state, "sqs_send", False) and not _verify:
+            return -1  # never read: send_message only looks up ContentBasedDeduplication
+        return int(original.fget(queue))
+
+    return property(count)
+
+
+def _send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+    _state.sqs_send = True
+    try:
+        return _original_send(self, *args, **kwargs)
+    finally:
+        _state.sqs_send = False
+
+
 def _retention_ok(self: Any, queue_name: str, message: Any) -> bool:
     retention_period = self.get_queue(queue_name).message_retention_period
     ok = not retention_period + message.sent_timestamp / 1000 <= moto_sqs.unix_time()
@@ -179,11 +211,17 @@ def accelerated(*, verify: bool = False) -> Iterator[None]:
     moto_table.Table.query = _query  # type: ignore[method-assign]
     moto_sqs.SQSBackend.is_message_valid_based_on_retention_period = _retention_ok  # type: ignore[method-assign]
     moto_responses.method_names_from_class = _method_names
+    moto_sqs.SQSBackend.send_message = _send_message  # type: ignore[method-assign]
+    for name in _COUNTS:
+        setattr(moto_sqs.Queue, name, _count_property(name))
     _verify = verify
     try:
         yield
     finally:
         _verify = False
+        for name, original in _original_counts.items():
+            setattr(moto_sqs.Queue, name, original)
+        moto_sqs.SQSBackend.send_message = _original_send  # type: ignore[method-assign]
         moto_responses.method_names_from_class = _original_method_names
         moto_sqs.SQSBackend.is_message_valid_based_on_retention_period = _original_retention  # type: ignore[method-assign]
         moto_table.Table.query = _original_query  # type: ignore[method-assign]
