@@ -29,7 +29,7 @@ import math
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,8 +67,8 @@ class CallCounter:
     def __init__(self) -> None:
         self.local = threading.local()
         self.calls: Counter[tuple[str, str, str]] = Counter()
-        self.rru: Counter[str] = Counter()
-        self.wru: Counter[str] = Counter()
+        self.rru: defaultdict[str, float] = defaultdict(float)
+        self.wru: defaultdict[str, float] = defaultdict(float)
         self.sizes: dict[str, int] = {}
         self.enabled = False
         self._lock = threading.Lock()
@@ -182,8 +182,8 @@ class Invocations:
     wall seconds on this machine for the others, whose simulated duration is zero)."""
 
     count: Counter[str] = field(default_factory=Counter)
-    billed_seconds: Counter[str] = field(default_factory=Counter)
-    wall_seconds: Counter[str] = field(default_factory=Counter)
+    billed_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    wall_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
 class CountingApi:
@@ -384,7 +384,7 @@ def run_pipeline(
         for name in HANDLERS:
             module = importlib.import_module(f"functions.{name}.app")
             originals[name] = module.lambda_handler
-            module.lambda_handler = _timed(name, module.lambda_handler, counter, invocations, svc.clock)
+            setattr(module, "lambda_handler", _timed(name, originals[name], counter, invocations, svc.clock))  # noqa: B010
 
         s3 = stack.client("s3")
         bucket = stack.resources.bucket
@@ -483,7 +483,7 @@ def run_pipeline(
     finally:
         counter.enabled = False
         for name, handler in originals.items():
-            importlib.import_module(f"functions.{name}.app").lambda_handler = handler
+            setattr(importlib.import_module(f"functions.{name}.app"), "lambda_handler", handler)  # noqa: B010
         stack.stop()
         boto3.DEFAULT_SESSION = None
 
