@@ -81,6 +81,8 @@ def scaling_row(run: PipelineRun, aws_per_job: float) -> Row:
             "calls_per_task": calls_per_task(run),
             "aws_per_1000": aws_per_job * 1000,
             "fifo_ideal_ratio": run.fifo_ideal / run.optimum,
+            "wall_seconds": run.wall_seconds,
+            "transport": run.transport,
         },
     )
 
