@@ -175,13 +175,15 @@ def test_redrive_replays_a_dead_letter_and_keeps_poison(local_stack):
 
 
 def test_submit_a_long_clip_and_see_it_as_one_job(local_stack, tmp_path):
+    # Real time here: one slot, so the segments run one after the other, each found by a 15 s poll
+    # (about a minute on an idle machine; the timeout is for a loaded CI box).
     clip = make_clip(tmp_path / "long.mp4", seconds=12, width=480, height=272, fps=12, gop=12)
     out = tmp_path / "out"
 
     submitted = wanedit(
         "submit", str(clip), "--prompt", "make it snow", "--resolution", "720P", "--long-clip", "split",
-        "--wait", "--output", str(out), "--timeout", "110",
-        state=local_stack, timeout=150,
+        "--wait", "--output", str(out), "--timeout", "400",
+        state=local_stack, timeout=450,
     )  # fmt: skip
 
     assert submitted.returncode == 0, submitted.stderr + submitted.stdout
