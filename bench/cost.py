@@ -35,6 +35,8 @@ S3_PUT_CLASS = {
     "AbortMultipartUpload",
     "ListObjectsV2",
     "CopyObject",
+    "PutObjectTagging",  # a PUT request (Tier 1), like every write; GetObjectTagging is a GET
+    "DeleteObjectTagging",
 }
 GOAL_SHARE = 0.01  # AWS at most 1% of what the API itself costs
 
