@@ -125,6 +125,32 @@ def test_submit_wait_jobs_status_fetch_report(local_stack, tmp_path):
     assert f"estimated spend: {billed * 0.5:.2f}" in report.stdout
 
 
+def test_submit_a_long_clip_and_see_it_as_one_job(local_stack, tmp_path):
+    # Real time here: one slot, so the segments run one after the other, each found by a 15 s poll
+    # (about a minute on an idle machine; the timeout is for a loaded CI box). It runs before the
+    # cancel test, which leaves a long task holding that slot.
+    clip = make_clip(tmp_path / "long.mp4", seconds=12, width=480, height=272, fps=12, gop=12)
+    out = tmp_path / "out"
+
+    submitted = wanedit(
+        "submit", str(clip), "--prompt", "make it snow", "--resolution", "720P", "--long-clip", "split",
+        "--wait", "--output", str(out), "--timeout", "400",
+        state=local_stack, timeout=450,
+    )  # fmt: skip
+
+    assert submitted.returncode == 0, submitted.stderr + submitted.stdout
+    steps = [line.split("] ")[1] for line in submitted.stdout.splitlines() if line.startswith("[")]
+    assert steps[0] == "uploaded" and steps[-1].startswith("done")
+    assert any(step.startswith("editing segments 2 segments") for step in steps)
+    assert probe(out / "long.mp4")["duration_s"] == pytest.approx(12.0, abs=2 / 12)
+    job_id = json.loads((out / "long.json").read_text())["job_id"]
+
+    rows = [line for line in wanedit("jobs", state=local_stack).stdout.splitlines() if job_id in line]
+    assert len(rows) == 1 and rows[0].split()[-2:] == ["2", "segments"]
+    with_segments = wanedit("jobs", "--segments", state=local_stack).stdout
+    assert sum(job_id in line for line in with_segments.splitlines()) == 3
+
+
 def test_cancel_a_queued_job_and_refuse_a_finished_one(local_stack, tmp_path):
     """With one slot held by a long task, a second submission waits QUEUED: cancel ends it, no API call."""
     emulator = json.loads(local_stack.read_text())["emulator_url"]
@@ -172,28 +198,3 @@ def test_redrive_replays_a_dead_letter_and_keeps_poison(local_stack):
     done = wanedit("redrive", "--queue", "ingest", state=local_stack)
     assert done.returncode == 0 and "replayed 0, kept 1" in done.stdout
     assert "kept" in done.stdout.splitlines()[1]
-
-
-def test_submit_a_long_clip_and_see_it_as_one_job(local_stack, tmp_path):
-    # Real time here: one slot, so the segments run one after the other, each found by a 15 s poll
-    # (about a minute on an idle machine; the timeout is for a loaded CI box).
-    clip = make_clip(tmp_path / "long.mp4", seconds=12, width=480, height=272, fps=12, gop=12)
-    out = tmp_path / "out"
-
-    submitted = wanedit(
-        "submit", str(clip), "--prompt", "make it snow", "--resolution", "720P", "--long-clip", "split",
-        "--wait", "--output", str(out), "--timeout", "400",
-        state=local_stack, timeout=450,
-    )  # fmt: skip
-
-    assert submitted.returncode == 0, submitted.stderr + submitted.stdout
-    steps = [line.split("] ")[1] for line in submitted.stdout.splitlines() if line.startswith("[")]
-    assert steps[0] == "uploaded" and steps[-1].startswith("done")
-    assert any(step.startswith("editing segments 2 segments") for step in steps)
-    assert probe(out / "long.mp4")["duration_s"] == pytest.approx(12.0, abs=2 / 12)
-    job_id = json.loads((out / "long.json").read_text())["job_id"]
-
-    rows = [line for line in wanedit("jobs", state=local_stack).stdout.splitlines() if job_id in line]
-    assert len(rows) == 1 and rows[0].split()[-2:] == ["2", "segments"]
-    with_segments = wanedit("jobs", "--segments", state=local_stack).stdout
-    assert sum(job_id in line for line in with_segments.splitlines()) == 3
