@@ -162,11 +162,19 @@ def _segment_saved(svc: Services, job: Job) -> JobState:
     parent = svc.store.get(job.parent_id or "")
     if saved is None or parent is None or parent.state is not JobState.SEGMENTED:
         return JobState.PERSISTED
-    siblings = [svc.store.get(segment.job_id) for segment in parent.segments]
-    if all(sibling is not None and sibling.state is JobState.PERSISTED for sibling in siblings):
+    if all_saved(segment_jobs(svc, parent)):
         svc.long_clips.stitch(parent.job_id)
     logger.info("segment persisted", extra={"job_id": job.job_id, "parent": parent.job_id})
     return JobState.PERSISTED
+
+
+def segment_jobs(svc: Services, parent: Job) -> list[Job | None]:
+    """A long clip's segment jobs, in order (None where one is missing)."""
+    return [svc.store.get(segment.job_id) for segment in parent.segments]
+
+
+def all_saved(segments: list[Job | None]) -> bool:
+    return all(segment is not None and segment.state is JobState.PERSISTED for segment in segments)
 
 
 def _result_unavailable(svc: Services, job: Job, error: ResultUnavailable) -> JobState:

@@ -33,7 +33,7 @@ from wanedit.media import VideoInfo
 from wanedit.media.reader import ProbeError
 from wanedit.reports import DETAIL_SUCCEEDED, event_detail, long_clip_manifest
 from wanedit.sidecar import MAX_SEED, Sidecar
-from wanedit.usecases.complete import tag_sources
+from wanedit.usecases.complete import all_saved, segment_jobs, tag_sources
 from wanedit.usecases.submission import backoff, fail, try_submit
 from wanedit.validation import MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, MIN_VIDEO_SECONDS
 
@@ -240,7 +240,7 @@ def _ensure_segment_jobs(svc: Services, parent: Job) -> None:
 def check_segments(svc: Services, parent: Job) -> None:
     """The poller's look at a SEGMENTED parent: stitch when all are saved, end it when one failed."""
     now = svc.clock.now()
-    children = [svc.store.get(segment.job_id) for segment in parent.segments]
+    children = segment_jobs(svc, parent)
     if any(child is None for child in children):
         _ensure_segment_jobs(svc, parent)  # a split worker died between the parent and its segments
         _recheck(svc, parent, now + SEGMENTS_RECHECK_SECONDS)
@@ -251,7 +251,7 @@ def check_segments(svc: Services, parent: Job) -> None:
     if ended:
         _segment_failed(svc, parent, ended[0], [c for c in children if c is not None])
         return
-    if all(child is not None and child.state is JobState.PERSISTED for child in children):
+    if all_saved(children):
         svc.long_clips.stitch(parent.job_id)
         _recheck(svc, parent, now + RESEND_AFTER_SECONDS)
         return
@@ -311,8 +311,8 @@ def stitch_long_clip(svc: Services, job: Job) -> JobState:
     """Stitch the edited segments into edited/<stem>.mp4, write the manifest, announce it."""
     if job.state not in (JobState.SEGMENTED, JobState.STITCHING):
         return job.state
-    children = [svc.store.get(segment.job_id) for segment in job.segments]
-    if not all(child is not None and child.state is JobState.PERSISTED for child in children):
+    children = segment_jobs(svc, job)
+    if not all_saved(children):
         return job.state  # not every segment is saved yet (the poller decides what happens next)
     claimed = _claim(svc, job, JobState.SEGMENTED, JobState.STITCHING)
     if claimed is None:

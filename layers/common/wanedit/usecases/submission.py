@@ -260,9 +260,32 @@ def _end_segment(
     request_id: str | None,
 ) -> Job:
     """End a segment's job quietly and wake its parent, whose poller look ends the whole clip."""
+    ended = _transition_to_end(svc, job, expected, code, message, to=to, request_id=request_id)
+    if ended is None:
+        return svc.store.get(job.job_id) or job
+    now = svc.clock.now()
+    svc.store.transition(
+        job.parent_id or "", [JobState.SEGMENTED], JobState.SEGMENTED, now=now, next_poll_at=now
+    )
+    logger.info("segment ended", extra={"job_id": job.job_id, "state": to.value, "code": code})
+    return ended
+
+
+def _transition_to_end(
+    svc: Services,
+    job: Job,
+    expected: list[JobState],
+    code: str | None,
+    message: str | None,
+    *,
+    to: JobState,
+    request_id: str | None,
+    report_key: str | None = None,
+) -> Job | None:
+    """The terminal transition with the error recorded (None: another worker moved the job first)."""
     now = svc.clock.now()
     request_ids = [*job.request_ids, request_id] if request_id else job.request_ids
-    ended = svc.store.transition(
+    return svc.store.transition(
         job.job_id,
         expected,
         to,
@@ -271,14 +294,8 @@ def _end_segment(
         error_message=message,
         request_ids=request_ids,
         finished_at=now,
+        report_key=report_key,
     )
-    if ended is None:
-        return svc.store.get(job.job_id) or job
-    svc.store.transition(
-        job.parent_id or "", [JobState.SEGMENTED], JobState.SEGMENTED, now=now, next_poll_at=now
-    )
-    logger.info("segment ended", extra={"job_id": job.job_id, "state": to.value, "code": code})
-    return ended
 
 
 def _fail_unheld(
@@ -293,17 +310,8 @@ def _fail_unheld(
 ) -> Job:
     now = svc.clock.now()
     report_key = svc.layout.failed_report_key(job.stem)
-    request_ids = [*job.request_ids, request_id] if request_id else job.request_ids
-    ended = svc.store.transition(
-        job.job_id,
-        expected,
-        to,
-        now=now,
-        error_code=code,
-        error_message=message,
-        request_ids=request_ids,
-        finished_at=now,
-        report_key=report_key,
+    ended = _transition_to_end(
+        svc, job, expected, code, message, to=to, request_id=request_id, report_key=report_key
     )
     if ended is None:
         return svc.store.get(job.job_id) or job
