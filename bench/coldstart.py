@@ -63,7 +63,7 @@ WATCH = (
     "boto3",
     "botocore",
     "aws_lambda_powertools",
-    "wanedit.jobs",
+    "wanedit.domain.job",
 )
 
 

@@ -5,7 +5,7 @@ task's signed result URL. Each measurement runs in a fresh interpreter holding o
 side (moto's server, which keeps objects in memory, is another process; the emulator is this one):
 
 - plain: `requests` streams the URL in 1 MiB chunks and drops them: the baseline.
-- persist: `ResultDownloader.open` + `ObjectStore.upload_stream` (multipart, 8 MiB parts), the
+- persist: `HttpResultDownloader.open` + `S3ObjectStore.upload_stream` (multipart, 8 MiB parts), the
   adapters the CompleteFunction uses.
 
 Peak memory growth is VmHWM (peak RSS) after the transfer minus VmRSS before it, from
@@ -51,8 +51,8 @@ def child(mode: str, url: str, endpoint: str, bucket: str, trace: bool) -> dict[
     import boto3
     import requests
 
-    from wanedit.adapters.download import CHUNK_SIZE, ResultDownloader
-    from wanedit.adapters.s3 import ObjectStore
+    from wanedit.adapters.download import CHUNK_SIZE, HttpResultDownloader
+    from wanedit.adapters.s3 import S3ObjectStore
 
     client = boto3.client(
         "s3",
@@ -61,8 +61,8 @@ def child(mode: str, url: str, endpoint: str, bucket: str, trace: bool) -> dict[
         aws_access_key_id="local",
         aws_secret_access_key="local",  # moto's dummy credentials
     )
-    store = ObjectStore(bucket, client=client)
-    downloader = ResultDownloader()
+    store = S3ObjectStore(bucket, client=client)
+    downloader = HttpResultDownloader()
     session = requests.Session()
     client.list_buckets()  # connections and lazy imports warmed before the baseline
     rss_before = _status("VmRSS")

@@ -320,7 +320,7 @@ def run_pipeline(
     from local.emulator import ManualClock
     from local.stack import LocalStack
     from wanedit import container
-    from wanedit.jobs import JobState
+    from wanedit.domain.lifecycle import JobState
 
     say = log or (lambda _m: None)
     wall0 = time.perf_counter()
@@ -417,7 +417,7 @@ def run_pipeline(
             # The table scan (every job terminal?) costs O(N) per call: only when it can be true,
             # i.e. all completions handled, or neither of the poller's lists holds a job.
             idle = (
-                ticks % 50 == 0 and svc.store.next_due_at() is None and svc.store.next_due_at("queue") is None
+                ticks % 50 == 0 and svc.store.next_poll_due() is None and svc.store.next_queued_due() is None
             )
             if done >= n or idle:
                 jobs = svc.store.list_jobs(limit=10 * n + 10)
@@ -443,7 +443,7 @@ def run_pipeline(
             phase = (task.end_at - t0) / SCHEDULE_SECONDS
             minute.append(t0 + math.ceil(phase) * SCHEDULE_SECONDS - task.end_at)
             per_task.append((task.run_seconds, 1 + api.queries[job.task_id]))
-            usage += float((job.usage or {}).get("duration", 0.0))
+            usage += (job.usage.duration or 0.0) if job.usage else 0.0
             last_persisted = max(last_persisted, job.updated_at)
             last_succeeded = max(last_succeeded, job.finished_at)
         created_keys = Counter(

@@ -23,7 +23,7 @@ from typing import Any
 
 from cli.progress import Progress, step_of
 from cli.target import LOCAL_STATE, Target, TargetError, resolve
-from wanedit.jobs import Job, JobState, job_id_for
+from wanedit.domain.job import Job, JobState, job_id_for
 from wanedit.sidecar import SidecarError, parse_sidecar
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -335,8 +335,7 @@ def _report(args: argparse.Namespace, target: Target) -> int:
         by_state[job.state.value] = by_state.get(job.state.value, 0) + 1
         # A long clip's usage is its segments' sum: count it once, on the clip.
         if job.usage and job.state is JobState.PERSISTED and job.parent_id is None:
-            tier = "720P" if str(job.usage.get("SR")) == "720" else "1080P"
-            seconds[tier] += float(job.usage.get("duration") or 0)
+            seconds[job.usage.tier] += job.usage.duration or 0.0
     prices = {"720P": args.price_720p, "1080P": args.price_1080p}
     spend = sum(seconds[t] * prices[t] for t in seconds)
     window = f"since {datetime.fromtimestamp(since, UTC):%Y-%m-%d %H:%M} UTC" if since else "all time"

@@ -6,7 +6,7 @@ import shutil
 import sys
 from typing import TextIO
 
-from wanedit.jobs import Job, JobState
+from wanedit.domain.job import Job, JobState
 
 STEPS = ("uploaded", "queued", "submitted", "running", "saving", "done")
 LONG_CLIP_STEPS = ("uploaded", "splitting", "editing segments", "stitching", "done")

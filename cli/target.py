@@ -10,14 +10,9 @@ from typing import Any
 
 import boto3
 
-from wanedit.adapters.download import ResultDownloader
-from wanedit.adapters.jobstore import JobStore
-from wanedit.adapters.messaging import CompletionQueue, LongClipQueue, Notifier
-from wanedit.adapters.s3 import ObjectStore
-from wanedit.adapters.secrets import ApiKeyFromSecret
 from wanedit.clock import SystemClock
-from wanedit.container import Services
-from wanedit.dashscope import DashScopeClient, endpoint_for
+from wanedit.container import Services, build_services
+from wanedit.dashscope import endpoint_for
 from wanedit.settings import Settings
 
 LOCAL_STATE = Path(__file__).resolve().parents[1] / ".wanedit" / "local.json"  # as `wanedit local up` writes
@@ -45,30 +40,11 @@ class Target:
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url)
 
+    def resource(self, service: str) -> Any:
+        return self.session.resource(service, endpoint_url=self.endpoint_url)
+
     def services(self) -> Services:
-        s = self.settings
-        return Services(
-            settings=s,
-            store=JobStore(
-                s.job_table_name,
-                retention_days=s.job_retention_days,
-                resource=self.session.resource("dynamodb", endpoint_url=self.endpoint_url),
-            ),
-            objects=ObjectStore(s.bucket_name, client=self.client("s3")),
-            api=DashScopeClient(
-                ApiKeyFromSecret(s.api_key_secret_id, client=self.client("secretsmanager")), self.api_base_url
-            ),
-            notifier=Notifier(
-                event_bus=s.event_bus_name,
-                topic_arn=s.topic_arn,
-                events_client=self.client("events"),
-                sns_client=self.client("sns") if s.topic_arn else None,
-            ),
-            completion=CompletionQueue(s.complete_queue_url, client=self.client("sqs")),
-            downloader=ResultDownloader(),
-            long_clips=LongClipQueue(s.long_clip_queue_url, client=self.client("sqs")),
-            clock=SystemClock(),
-        )
+        return build_services(self.settings, clock=SystemClock(), aws=self, api_base_url=self.api_base_url)
 
 
 def resolve(

@@ -16,7 +16,7 @@ import time
 
 from local.samplemedia import make_clip, probe
 from local.stack import REPO, LocalStack
-from wanedit.jobs import Job
+from wanedit.domain.job import Job
 
 OUTPUT = REPO / "demo-output"
 STEM = "demo/sample"

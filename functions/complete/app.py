@@ -4,23 +4,29 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanedit.container import services
-from wanedit.usecases.complete import persist_result
+from wanedit.messages import CompletionRecord
+from wanedit.usecases.complete import PersistRetry, persist_result
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, model=CompletionRecord)
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    job_id = str(record.json_body["job_id"])
+def record_handler(record: CompletionRecord) -> None:
+    job_id = record.body.job_id
     logger.set_correlation_id(job_id)
-    state = persist_result(services(), job_id)
+    try:
+        state = persist_result(services(), job_id)
+    except PersistRetry as retry:
+        # Transient: failing the record makes SQS deliver it again after the visibility timeout.
+        logger.info("persist to be retried", extra={"reason": str(retry)})
+        metrics.add_metric(name="Complete_Retry", unit=MetricUnit.Count, value=1)
+        raise
     if state is not None:
         metrics.add_metric(name=f"Complete_{state.value}", unit=MetricUnit.Count, value=1)
 

@@ -1,47 +1,35 @@
 """LongClipFunction: a long-clip step (SQS) -> split a clip into segment tasks, or stitch their edits."""
 
-from typing import Literal
-
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
 
 from wanedit.container import services
+from wanedit.messages import LongClipRecord
 from wanedit.usecases.longclip import LongClipRetry, run_action
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
-
-
-class LongClipMessage(BaseModel):
-    """The body of a LongClipQueue message."""
-
-    model_config = ConfigDict(frozen=True)
-
-    action: Literal["split", "stitch"]
-    job_id: str = Field(min_length=1)
+processor = BatchProcessor(event_type=EventType.SQS, model=LongClipRecord)
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    message = LongClipMessage.model_validate_json(record.body)
+def record_handler(record: LongClipRecord) -> None:
+    message = record.body
     logger.set_correlation_id(message.job_id)
     logger.append_keys(action=message.action)
     try:
-        outcome = run_action(services(), message.action, message.job_id)
+        state = run_action(services(), message)
     except LongClipRetry as retry:
         # Transient: failing the record makes SQS deliver it again after the visibility timeout.
         logger.info("long-clip step to be retried", extra={"reason": str(retry)})
         metrics.add_metric(name=f"LongClip_{message.action}_Retry", unit=MetricUnit.Count, value=1)
         raise
-    if outcome is not None:
-        metrics.add_metric(name=f"LongClip_{message.action}_{outcome}", unit=MetricUnit.Count, value=1)
+    if state is not None:
+        metrics.add_metric(name=f"LongClip_{message.action}_{state.value}", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context

@@ -1,33 +1,29 @@
 """SubmitFunction: S3 "Object Created" events (EventBridge -> SQS) -> pair, validate, submit."""
 
-import json
-
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes import S3EventBridgeNotificationEvent
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanedit.container import services
+from wanedit.messages import IngestRecord
 from wanedit.usecases.intake import ObjectEvent, handle_object_created
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, model=IngestRecord)
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    event = S3EventBridgeNotificationEvent(json.loads(record.body))
-    obj = event.detail.object
-    logger.append_keys(key=obj.key)
+def record_handler(record: IngestRecord) -> None:
+    detail = record.body.detail
+    logger.append_keys(key=detail.object.key)
     # The key as sent (URL-encoded by S3); the use case resolves it against the bucket.
     outcome = handle_object_created(
         services(),
-        ObjectEvent(bucket=event.detail.bucket.name, key=obj["key"], version_id=obj.get("version-id")),
+        ObjectEvent(bucket=detail.bucket.name, key=detail.object.key, version_id=detail.object.version_id),
     )
     metrics.add_metric(name=f"Intake_{outcome}", unit=MetricUnit.Count, value=1)
 

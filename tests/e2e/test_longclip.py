@@ -15,7 +15,7 @@ import pytest
 
 from local.samplemedia import beep_onsets, make_clip, probe, read_frame_marks
 from tests.e2e.test_pipeline import get_object, keys, put, run_to_end, sidecar
-from wanedit.jobs import Job, JobState
+from wanedit.domain.job import Job, JobState
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
@@ -78,7 +78,7 @@ def test_a_27_s_clip_comes_back_as_one_seamless_edited_mp4(stack, outcomes, medi
     assert manifest["stitch"]["audio"] == "original"
     assert sum(manifest["stitch"]["segment_frames"]) == total_frames
     assert manifest["usage"]["input_video_duration"] == pytest.approx(
-        sum(s.usage["input_video_duration"] for s in segments if s.usage)
+        sum(s.usage.input_video_duration or 0.0 for s in segments if s.usage)
     )
     [announced] = outcomes.bus_events()
     assert announced["detail-type"] == "Video Edit Succeeded"
@@ -159,7 +159,7 @@ def _settle(stack: Any, rounds: int = 12) -> None:
 
 
 def test_lost_split_and_stitch_messages_are_sent_again_by_the_poller(stack, media):
-    from wanedit.usecases.longclip import RESEND_AFTER_SECONDS
+    from wanedit.domain.timing import RESEND_AFTER_SECONDS
 
     put(stack, "incoming/lost/c.json", sidecar(long_clip="split"))
     put(stack, "incoming/lost/c.mp4", clip(media, "lost.mp4", 10.5, gop=FPS))
@@ -191,7 +191,7 @@ def test_lost_split_and_stitch_messages_are_sent_again_by_the_poller(stack, medi
 def test_a_split_worker_that_dies_midway_is_taken_over_after_its_timeout(stack, media):
     from local.pump import SimulatedCrash
     from wanedit.container import services
-    from wanedit.usecases.longclip import RESEND_AFTER_SECONDS
+    from wanedit.domain.timing import RESEND_AFTER_SECONDS
 
     objects = services().objects
     real_upload = objects.upload_file

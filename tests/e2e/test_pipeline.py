@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from local.samplemedia import make_clip, probe
-from wanedit.jobs import JobState
+from wanedit.domain.lifecycle import JobState
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
@@ -63,7 +63,7 @@ def test_pair_in_either_order_gives_one_edited_mp4_and_manifest(stack, outcomes,
     from wanedit.container import services
 
     assert services().store.list_jobs() == []  # the first half waits for its partner
-    assert [h["state"] for h in services().store.waiting_halves()] == ["WAITING_PAIR"]
+    assert [h.key for h in services().store.waiting_halves()] == [uploads[0][0]]
     put(stack, *uploads[1])
 
     jobs = run_to_end(stack)

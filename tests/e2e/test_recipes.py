@@ -11,7 +11,7 @@ import pytest
 
 from local.samplemedia import make_clip, make_image, probe
 from wanedit.container import services
-from wanedit.jobs import JobState
+from wanedit.domain.lifecycle import JobState
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
@@ -80,7 +80,7 @@ def test_a_clip_without_sidecar_is_edited_with_folder_defaults_that_have_a_promp
 
     assert [(job.video.key, job.state) for job in jobs] == [("incoming/auto/clip.mp4", JobState.PERSISTED)]
     assert jobs[0].sidecar.key == "incoming/auto/_defaults.json"
-    assert [h["key"] for h in services().store.waiting_halves()] == ["incoming/manual/clip.mp4"]
+    assert [h.key for h in services().store.waiting_halves()] == ["incoming/manual/clip.mp4"]
 
 
 def test_several_edits_of_one_clip_are_one_job_each(stack, clip_bytes):

@@ -15,7 +15,7 @@ import pytest
 
 from tests.unit.test_rejection_corpus import BAD, GOOD, Case
 from wanedit.container import services
-from wanedit.jobs import JobState
+from wanedit.domain.lifecycle import JobState
 
 pytestmark = pytest.mark.xdist_group("e2e")
 

@@ -29,10 +29,10 @@ from local.stack import LocalStack
 from tests.conftest import OutcomeTap
 from wanedit import container
 from wanedit.adapters.messaging import DeadLetterQueue
-from wanedit.adapters.s3 import ObjectStore
+from wanedit.adapters.s3 import S3ObjectStore
 from wanedit.adapters.secrets import ApiKeyFromSecret
 from wanedit.dashscope import DashScopeClient
-from wanedit.jobs import Job, JobState
+from wanedit.domain.job import Job, JobState
 
 # A key nobody could mistake for a real one; the suite greps every output for it.
 FAKE_KEY = "sk-faultsuite-7f3a9c1e5b2d4a6f8e0c-KNOWN-FAKE-KEY"
@@ -216,7 +216,7 @@ class Harness:
         key = ApiKeyFromSecret(base.settings.api_key_secret_id)
         rest = DashScopeClient(key, base.api.base_url, sleep=self.stack.clock.sleep, rng=random.Random(1))
         create = DashScopeClient(key, base.api.base_url, timeout=CREATE_TIMEOUT, sleep=self.stack.clock.sleep)
-        objects = ObjectStore(base.settings.bucket_name, client=Proxy("s3", base.objects._client, self.ic))
+        objects = S3ObjectStore(base.settings.bucket_name, client=Proxy("s3", base.objects._client, self.ic))
         self.svc = dataclasses.replace(
             base,
             # moto's server does not make a conditional update atomic against a concurrent one
@@ -309,8 +309,8 @@ class Harness:
         r = self.stack.resources
         store = self.svc.store
         return (
-            store.next_due_at("poll") is None
-            and store.next_due_at("queue") is None
+            store.next_poll_due() is None
+            and store.next_queued_due() is None
             and self.queue_depth(r.ingest_queue_url) == 0
             and self.queue_depth(r.complete_queue_url) == 0
         )
@@ -318,7 +318,7 @@ class Harness:
     def skip_idle_minutes(self) -> None:
         """Jump over schedule runs that would find nothing due (they change nothing)."""
         store = self.svc.store
-        due = [t for t in (store.next_due_at("poll"), store.next_due_at("queue")) if t is not None]
+        due = [t for t in (store.next_poll_due(), store.next_queued_due()) if t is not None]
         if due and min(due) - self.clock.now() > SCHEDULE_SECONDS:
             minutes = int((min(due) - self.clock.now()) // SCHEDULE_SECONDS)
             self.advance(minutes * SCHEDULE_SECONDS)

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from tests.faults.harness import Harness, Plan, check
 from tests.faults.summary import record_row
 from wanedit.dashscope import TaskResponse, TaskStatus
-from wanedit.jobs import JobState
+from wanedit.domain.lifecycle import JobState
 from wanedit.usecases.intake import ObjectEvent, handle_object_created
 from wanedit.usecases.redrive import ingest_message_problem, redrive
 from wanedit.usecases.submission import try_submit

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.faults.harness import Harness, Plan
-from wanedit.jobs import JobState
+from wanedit.domain.lifecycle import JobState
 from wanedit.usecases.redrive import (
     completion_message_problem,
     ingest_message_problem,

@@ -6,7 +6,7 @@ import pytest
 
 from local.samplemedia import make_clip
 from wanedit.container import services
-from wanedit.jobs import JobState
+from wanedit.domain.lifecycle import JobState
 from wanedit.usecases.cancel import CancelRefused, cancel_job
 
 pytestmark = pytest.mark.xdist_group("e2e")

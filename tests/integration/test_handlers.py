@@ -17,7 +17,7 @@ from functions.submit import app as submit_app
 from local.samplemedia import make_clip
 from tests.conftest import load_event
 from wanedit.container import services
-from wanedit.jobs import JobState
+from wanedit.domain.lifecycle import JobState
 
 pytestmark = pytest.mark.xdist_group("e2e")
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from wanedit.jobs import segment_job_id
+from wanedit.domain.job import segment_job_id
+from wanedit.domain.limits import MAX_SEED
+from wanedit.domain.request import EditParameters, EditRequest, FieldOrigin
+from wanedit.domain.usage import Usage
 from wanedit.media import ProbeError, VideoInfo
 from wanedit.paths import Layout
-from wanedit.sidecar import MAX_SEED, Sidecar
-from wanedit.usecases.longclip import needs_split, summed_usage, with_fixed_seed
+from wanedit.sidecar import Sidecar
+from wanedit.usecases.longclip.segments import needs_split, with_fixed_seed
 
 
 def clip(seconds: float) -> VideoInfo:
@@ -39,18 +42,21 @@ def test_no_split_without_a_readable_clip_or_sidecar() -> None:
 
 
 def test_every_segment_gets_one_seed_fixed_by_the_job() -> None:
-    request = {"parameters": {"resolution": "720P"}, "origins": {"resolution": "incoming/a.json"}}
+    request = EditRequest(
+        parameters=EditParameters(resolution="720P"),
+        origins={"resolution": FieldOrigin(key="incoming/a.json")},
+    )
     first = with_fixed_seed(request, "j-abc")
     assert first == with_fixed_seed(request, "j-abc")  # the same job always gets the same seed
-    seed = first["parameters"]["seed"]
-    assert 0 <= seed <= MAX_SEED and first["parameters"]["resolution"] == "720P"
-    assert first["origins"]["seed"].startswith("wanedit")
-    assert request["parameters"] == {"resolution": "720P"}  # not mutated
-    assert with_fixed_seed(request, "j-abd")["parameters"]["seed"] != seed
+    seed = first.parameters.seed
+    assert seed is not None and 0 <= seed <= MAX_SEED and first.parameters.resolution == "720P"
+    assert str(first.origins["seed"]).startswith("wanedit")
+    assert request.parameters.as_dict() == {"resolution": "720P"}  # not mutated
+    assert with_fixed_seed(request, "j-abd").parameters.seed != seed
 
 
 def test_a_users_seed_is_kept() -> None:
-    request = {"parameters": {"seed": 7}}
+    request = EditRequest(parameters=EditParameters(seed=7))
     assert with_fixed_seed(request, "j-abc") is request
 
 
@@ -78,15 +84,15 @@ def test_usage_adds_seconds_over_segments() -> None:
             "video_count": 1,
         },
     ]
-    total = summed_usage(usages)  # type: ignore[arg-type]
-    assert total == {
+    total = Usage.summed(Usage.model_validate(u) for u in usages)
+    assert total is not None and total.as_dict() == {
         "duration": 54.04,
         "input_video_duration": 27.02,
         "output_video_duration": 27.02,
         "SR": 720,
         "video_count": 3,
     }
-    assert summed_usage([None, None]) is None
+    assert Usage.summed([None, None]) is None
 
 
 def test_segment_ids_and_keys_follow_from_the_parent_and_place() -> None:

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from wanedit import events
-from wanedit.jobs import Job, JobState, SourceObject
+from wanedit.domain.job import Job, JobState, SourceObject
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "schemas" / "outcome-event.schema.json"

@@ -2,7 +2,9 @@
 
 import pytest
 
-from wanedit.jobs import TERMINAL_STATES, JobState, job_id_for
+from wanedit.domain.job import job_id_for
+from wanedit.domain.lifecycle import TERMINAL as TERMINAL_STATES
+from wanedit.domain.lifecycle import JobState
 from wanedit.paths import Layout
 
 layout = Layout()

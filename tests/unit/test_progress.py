@@ -3,7 +3,7 @@
 import io
 
 from cli.progress import Progress, step_of
-from wanedit.jobs import Job, JobState, SourceObject
+from wanedit.domain.job import Job, JobState, SourceObject
 
 
 def job(state: JobState, task_status: str | None = None) -> Job:

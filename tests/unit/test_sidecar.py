@@ -41,7 +41,7 @@ def fields_of(doc: Any) -> list[str]:
 
 def test_minimal_sidecar_sends_no_parameters() -> None:
     sidecar = parse_sidecar(b'{"prompt": "Convert the scene to claymation"}')
-    assert sidecar.api_parameters() == {}
+    assert sidecar.api_parameters().as_dict() == {}
     assert sidecar.reference_images == []
 
 
@@ -57,7 +57,7 @@ def test_api_parameters_are_only_those_set_and_named_as_the_api() -> None:
         "seed": 0,
         "negative_prompt": None,
     }
-    params = parse_sidecar(json.dumps(doc).encode()).api_parameters()
+    params = parse_sidecar(json.dumps(doc).encode()).api_parameters().as_dict()
     assert params == {
         "resolution": "720P",
         "ratio": "9:16",
@@ -70,7 +70,7 @@ def test_api_parameters_are_only_those_set_and_named_as_the_api() -> None:
 
 
 def test_null_means_not_set() -> None:
-    assert parse_sidecar(b'{"prompt": "p", "ratio": null, "seed": null}').api_parameters() == {}
+    assert parse_sidecar(b'{"prompt": "p", "ratio": null, "seed": null}').api_parameters().as_dict() == {}
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ def test_seed_bounds(seed: int, ok: bool) -> None:
 def test_booleans_are_json_booleans(field: str, bad: Any) -> None:
     doc = {"prompt": "p", field: bad}
     if bad is None:
-        assert parse_sidecar(json.dumps(doc).encode()).api_parameters() == {}
+        assert parse_sidecar(json.dumps(doc).encode()).api_parameters().as_dict() == {}
         return
     [problem] = problems_of(doc)
     assert problem.field == f"sidecar.{field}"

@@ -1,4 +1,4 @@
-"""ObjectStore.upload_stream: parts overlap the download, bytes and order exact, failures abort."""
+"""S3ObjectStore.upload_stream: parts overlap the download, bytes and order exact, failures abort."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from wanedit.adapters.s3 import ObjectStore
+from wanedit.adapters.s3 import S3ObjectStore
 
 BUCKET = "upload-stream-bucket"
 PART = 5 * 1024 * 1024
@@ -35,7 +35,7 @@ def test_bytes_arrive_whole_and_in_order(s3: Any, sizes: Any) -> None:
     if sizes == "random":
         sizes = [rng.randint(1, 3 * 1024 * 1024) for _ in range(12)]
     data = [rng.randbytes(n) for n in sizes]
-    total = ObjectStore(BUCKET, client=s3).upload_stream("out.mp4", iter(data), part_size=PART)
+    total = S3ObjectStore(BUCKET, client=s3).upload_stream("out.mp4", iter(data), part_size=PART)
     body = s3.get_object(Bucket=BUCKET, Key="out.mp4")["Body"].read()
     assert body == b"".join(data)
     assert total == len(body)
@@ -48,7 +48,7 @@ def test_a_failing_source_aborts_after_the_part_in_flight(s3: Any) -> None:
         raise RuntimeError("connection reset")
 
     with pytest.raises(RuntimeError):
-        ObjectStore(BUCKET, client=s3).upload_stream("bad.mp4", source(), part_size=PART)
+        S3ObjectStore(BUCKET, client=s3).upload_stream("bad.mp4", source(), part_size=PART)
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
 
@@ -83,7 +83,7 @@ def test_a_failing_part_aborts_and_at_most_two_parts_are_in_flight(s3: Any) -> N
             yield bytes([i]) * PART
 
     with pytest.raises(OSError):
-        ObjectStore(BUCKET, client=Wrapped()).upload_stream("bad.mp4", source(), part_size=PART)
+        S3ObjectStore(BUCKET, client=Wrapped()).upload_stream("bad.mp4", source(), part_size=PART)
     assert peak == 1  # one uploader thread
     assert len(handed) <= 5  # the source stops soon after the failing part (bounded read-ahead)
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

@@ -9,17 +9,17 @@ import json
 import pytest
 
 from tests.unit import mediafiles as mf
+from tests.unit.fakes import make_job
+from wanedit.domain.limits import MAX_IMAGE_BYTES, MAX_VIDEO_BYTES
 from wanedit.media import BytesRangeReader, ImageInfo, ProbeError, VideoInfo, probe_image, probe_video
 from wanedit.problems import Problem, safe_value
+from wanedit.reports import rejection_report
 from wanedit.sidecar import Sidecar
 from wanedit.validation import (
-    MAX_IMAGE_BYTES,
-    MAX_VIDEO_BYTES,
     check_image,
     check_keys,
     check_video,
     image_keys,
-    rejection_report,
     resolve_key,
     validate_request,
 )
@@ -355,11 +355,10 @@ def test_custom_prefix() -> None:
 def test_rejection_report_is_json_and_says_how_to_retry() -> None:
     ratio = Problem(field="sidecar.ratio", value="21:9", limit="...", fix="use 16:9")
     problems = [*check_video(video(duration_s=12.4)), ratio]
-    report = rejection_report(
-        problems, video_key="incoming/a.mp4", sidecar_key="incoming/a.json", job_id="j1"
-    )
+    report = rejection_report(make_job(stem="a", job_id="j1"), problems, now=0.0)
     assert json.loads(json.dumps(report)) == report
     assert report["status"] == "REJECTED" and report["job_id"] == "j1"
+    assert (report["video_key"], report["sidecar_key"]) == ("incoming/a.mp4", "incoming/a.json")
     assert report["summary"] == "Not sent to the API: 2 problems found (video.duration, sidecar.ratio)."
     assert report["how_to_retry"] == "Fix the files and upload them again; a re-upload starts a new job."
     assert [p["field"] for p in report["problems"]] == ["video.duration", "sidecar.ratio"]

@@ -1,23 +1,20 @@
 """The collaborators of the use cases, built once per execution environment.
 
-Handlers call `services()`; tests build `Services` themselves with moto-backed adapters and an
-emulator-backed client, so nothing needs patching.
+Handlers call `services()`; tests build `Services` themselves (moto-backed adapters and the
+emulator, or the unit tests' in-memory fakes), so nothing needs patching. Adapters are imported
+where they are built, not at import of this module: a use case's import stays light.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
-from wanedit.adapters.download import ResultDownloader
-from wanedit.adapters.jobstore import JobStore
-from wanedit.adapters.messaging import CompletionQueue, LongClipQueue, Notifier
-from wanedit.adapters.s3 import ObjectStore
-from wanedit.adapters.secrets import ApiKeyFromSecret
 from wanedit.clock import Clock, SystemClock
-from wanedit.dashscope import DashScopeClient, endpoint_for
+from wanedit.messages import CompletionMessage, LongClipMessage
 from wanedit.paths import Layout
+from wanedit.ports import JobStore, Notifier, ObjectStore, Queue, ResultDownloader, TaskApi
 from wanedit.settings import Settings, get_settings
 
 
@@ -26,11 +23,11 @@ class Services:
     settings: Settings
     store: JobStore
     objects: ObjectStore
-    api: DashScopeClient
+    api: TaskApi
     notifier: Notifier
-    completion: CompletionQueue
+    completion: Queue[CompletionMessage]
     downloader: ResultDownloader
-    long_clips: LongClipQueue
+    long_clips: Queue[LongClipMessage]
     clock: Clock = field(default_factory=SystemClock)
 
     @property
@@ -41,24 +38,63 @@ class Services:
         )
 
 
-def build_services(settings: Settings, *, api_key: Any = None, clock: Clock | None = None) -> Services:
-    """Wire real adapters from settings; `api_key` may be a string or a callable (lazy secret)."""
+class AwsClients(Protocol):
+    """Where adapters get their boto3 clients (a boto3 Session; the CLI's target of a stack)."""
+
+    def client(self, service: str) -> Any: ...
+
+    def resource(self, service: str) -> Any: ...
+
+
+def build_services(
+    settings: Settings,
+    *,
+    api_key: Any = None,
+    clock: Clock | None = None,
+    aws: AwsClients | None = None,
+    api_base_url: str | None = None,
+) -> Services:
+    """Wire real adapters from settings; `api_key` may be a string or a callable (lazy secret).
+
+    `aws` gives the clients (default: boto3's own, from the environment); `api_base_url` overrides
+    the endpoint the region and workspace settings choose.
+    """
+    from wanedit.adapters.download import HttpResultDownloader
+    from wanedit.adapters.jobstore import DynamoJobStore
+    from wanedit.adapters.messaging import EventNotifier, SqsQueue
+    from wanedit.adapters.s3 import S3ObjectStore
+    from wanedit.adapters.secrets import ApiKeyFromSecret
+    from wanedit.dashscope import DashScopeClient, endpoint_for
+
+    def client(service: str) -> Any:
+        return aws.client(service) if aws is not None else None
+
     if api_key is None:
-        api_key = ApiKeyFromSecret(settings.api_key_secret_id)
-    base_url = endpoint_for(
+        api_key = ApiKeyFromSecret(settings.api_key_secret_id, client=client("secretsmanager"))
+    base_url = api_base_url or endpoint_for(
         settings.dashscope_region,
         workspace_id=settings.dashscope_workspace_id or None,
         base_url=settings.dashscope_base_url or None,
     )
+    sqs = client("sqs")
     return Services(
         settings=settings,
-        store=JobStore(settings.job_table_name, retention_days=settings.job_retention_days),
-        objects=ObjectStore(settings.bucket_name),
+        store=DynamoJobStore(
+            settings.job_table_name,
+            retention_days=settings.job_retention_days,
+            resource=aws.resource("dynamodb") if aws is not None else None,
+        ),
+        objects=S3ObjectStore(settings.bucket_name, client=client("s3")),
         api=DashScopeClient(api_key, base_url),
-        notifier=Notifier(event_bus=settings.event_bus_name, topic_arn=settings.topic_arn),
-        completion=CompletionQueue(settings.complete_queue_url),
-        downloader=ResultDownloader(),
-        long_clips=LongClipQueue(settings.long_clip_queue_url),
+        notifier=EventNotifier(
+            event_bus=settings.event_bus_name,
+            topic_arn=settings.topic_arn,
+            events_client=client("events"),
+            sns_client=client("sns") if settings.topic_arn else None,
+        ),
+        completion=SqsQueue(settings.complete_queue_url, name="CompleteQueue", client=sqs),
+        downloader=HttpResultDownloader(),
+        long_clips=SqsQueue(settings.long_clip_queue_url, name="LongClipQueue", client=sqs),
         clock=clock or SystemClock(),
     )
 

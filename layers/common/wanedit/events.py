@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from wanedit.jobs import Job, JobState
+from wanedit.domain.job import Job
+from wanedit.domain.lifecycle import JobState
+from wanedit.domain.usage import Usage
 
 SOURCE = "wanedit"
 DETAIL_SUCCEEDED = "Video Edit Succeeded"
@@ -28,18 +30,6 @@ class _Detail(BaseModel):
     video_key: str = Field(description="the input clip, under the incoming prefix")
     sidecar_key: str
     task_id: str | None = Field(default=None, description="the API task, once there is one")
-
-
-class Usage(BaseModel):
-    """The API's billing figures of the task (seconds; SR is the output resolution tier)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    duration: float | None = None
-    input_video_duration: float | None = None
-    output_video_duration: float | None = None
-    video_count: int | None = None
-    SR: int | None = None
 
 
 class SucceededDetail(_Detail):

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from wanedit.domain.request import FieldOrigin
 from wanedit.problems import Problem
 from wanedit.sidecar import EDIT_NAME_PATTERN, MAX_EDITS, Sidecar, SidecarError, sidecar_from_document
 
@@ -35,14 +36,14 @@ class Recipe:
 
     name: str | None
     sidecar: Sidecar | None
-    origins: dict[str, str] = field(default_factory=dict)
+    origins: dict[str, FieldOrigin] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
 
 def recipes(layers: list[Layer]) -> list[Recipe]:
     """Every edit the layers describe; a recipe with problems has `sidecar` None."""
     base: dict[str, Any] = {}
-    origins: dict[str, str] = {}
+    origins: dict[str, FieldOrigin] = {}
     edits: tuple[str, Any] | None = None
     for layer in layers:
         for name, value in layer.document.items():
@@ -50,7 +51,7 @@ def recipes(layers: list[Layer]) -> list[Recipe]:
                 edits = (layer.key, value)
                 continue
             base[name] = value
-            origins[name] = layer.key
+            origins[name] = FieldOrigin(key=layer.key)
     if edits is None:
         return [_recipe(None, base, origins, field_prefix="")]
     where, entries = edits
@@ -64,7 +65,7 @@ def recipes(layers: list[Layer]) -> list[Recipe]:
             _recipe(
                 entry["name"],
                 {**base, **own},
-                {**origins, **dict.fromkeys(own, f"{where}#edits[{index}]")},
+                {**origins, **dict.fromkeys(own, FieldOrigin(key=where, edit=index))},
                 field_prefix=f"edits[{index}].",
             )
         )
@@ -72,7 +73,7 @@ def recipes(layers: list[Layer]) -> list[Recipe]:
 
 
 def _recipe(
-    name: str | None, document: dict[str, Any], origins: dict[str, str], *, field_prefix: str
+    name: str | None, document: dict[str, Any], origins: dict[str, FieldOrigin], *, field_prefix: str
 ) -> Recipe:
     try:
         return Recipe(name=name, sidecar=sidecar_from_document(document), origins=origins)

@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from wanedit import validation
+from wanedit.domain.job import Job
+from wanedit.domain.lifecycle import JobState
+from wanedit.domain.limits import MODEL
 from wanedit.events import DETAIL_FAILED, DETAIL_REJECTED, DETAIL_SUCCEEDED, outcome
-from wanedit.jobs import Job, JobState
 from wanedit.problems import Problem
 
 __all__ = [
@@ -21,7 +22,10 @@ __all__ = [
     "failure_report",
     "long_clip_manifest",
     "manifest",
+    "rejection_report",
 ]
+
+RETRY_ADVICE = "Fix the files and upload them again; a re-upload starts a new job."
 
 # What a user can do about each API error code (the reference's codes; prefix match).
 _API_ERROR_FIXES: tuple[tuple[str, str], ...] = (
@@ -63,10 +67,19 @@ def _sources(job: Job) -> dict[str, Any]:
 
 def rejection_report(job: Job, problems: list[Problem], now: float) -> dict[str, Any]:
     """failed/<stem>.json for input that never reached the API: every problem, each with its fix."""
-    report = validation.rejection_report(
-        problems, video_key=job.video.key, sidecar_key=job.sidecar.key, job_id=job.job_id
-    )
-    return {**report, "source": _sources(job), "reported_at": iso(now)}
+    fields = ", ".join(dict.fromkeys(p.field for p in problems))
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    return {
+        "status": JobState.REJECTED.value,
+        "video_key": job.video.key,
+        "sidecar_key": job.sidecar.key,
+        "summary": f"Not sent to the API: {count} found ({fields}).",
+        "problems": [p.to_json() for p in problems],
+        "how_to_retry": RETRY_ADVICE,
+        "job_id": job.job_id,
+        "source": _sources(job),
+        "reported_at": iso(now),
+    }
 
 
 def failure_report(job: Job, now: float, *, segment: int | None = None) -> dict[str, Any]:
@@ -74,7 +87,7 @@ def failure_report(job: Job, now: float, *, segment: int | None = None) -> dict[
 
     For a long clip, `segment` is the one that failed; every segment's place and job are listed.
     """
-    report = {
+    report: dict[str, Any] = {
         "status": job.state.value,
         "job_id": job.job_id,
         "task_id": job.task_id,
@@ -84,7 +97,7 @@ def failure_report(job: Job, now: float, *, segment: int | None = None) -> dict[
         if job.state is JobState.FAILED
         else _STATE_FIXES.get(job.state, ""),
         "prompt": job.prompt,
-        "parameters": job.request.get("parameters", {}),
+        "parameters": job.request.parameters.as_dict(),
         "source": _sources(job),
         "timings": timings(job),
         "reported_at": iso(now),
@@ -124,15 +137,15 @@ def manifest(
         "job_id": job.job_id,
         "task_id": job.task_id,
         "request_ids": job.request_ids,
-        "model": "wan2.7-videoedit",
+        "model": MODEL,
         "prompt": job.prompt,
         "orig_prompt": job.orig_prompt,
-        "negative_prompt": job.request.get("negative_prompt"),
-        "reference_images": job.request.get("reference_images_public", []),
-        "parameters": job.request.get("parameters", {}),
+        "negative_prompt": job.request.negative_prompt,
+        "reference_images": job.request.public_images,
+        "parameters": job.request.parameters.as_dict(),
         "edit": job.edit,
-        "origins": job.request.get("origins", {}),
-        "usage": job.usage,
+        "origins": job.request.public_origins(),
+        "usage": _usage(job),
         "estimated_cost": estimated_cost,
         "output": {"bucket": job.bucket, "key": output_key, "size": output_size},
         "source": _sources(job),
@@ -171,13 +184,17 @@ def long_clip_manifest(
             "request_ids": by_id[s.job_id].request_ids,
             "task_retries": by_id[s.job_id].task_retries,
             "orig_prompt": by_id[s.job_id].orig_prompt,
-            "usage": by_id[s.job_id].usage,
+            "usage": _usage(by_id[s.job_id]),
             "timings": timings(by_id[s.job_id]),
         }
         for s in job.segments
     ]
     document["stitch"] = stitched
     return document
+
+
+def _usage(job: Job) -> dict[str, Any] | None:
+    return job.usage.as_dict() if job.usage else None
 
 
 def event_detail(job: Job, **extra: Any) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wanedit.domain.usage import Usage
+
 
 class Settings(BaseSettings):
     """What a function needs to know about its stack; read once per execution environment."""
@@ -47,15 +49,15 @@ class Settings(BaseSettings):
     price_per_second_1080p: float = Field(default=0.0, ge=0, validation_alias="PRICE_PER_SECOND_1080P")
     price_currency: str = Field(default="USD", validation_alias="PRICE_CURRENCY")
 
-    def estimated_cost(self, usage: dict[str, Any] | None) -> dict[str, Any] | None:
+    def estimated_cost(self, usage: Usage | None) -> dict[str, Any] | None:
         """What a task cost by its usage (billed seconds x the tier's price), or None without a price."""
-        if not usage or usage.get("duration") is None:
+        if usage is None or usage.duration is None:
             return None
-        tier = "720P" if str(usage.get("SR")) == "720" else "1080P"
+        tier = usage.tier
         price = self.price_per_second_720p if tier == "720P" else self.price_per_second_1080p
         if not price:
             return None
-        seconds = float(usage["duration"])
+        seconds = float(usage.duration)
         return {
             "amount": round(seconds * price, 6),
             "currency": self.price_currency,

@@ -39,30 +39,49 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from wanedit.domain.limits import (
+    AUDIO_SETTINGS,
+    IMAGE_MIME_TYPES,
+    MAX_DURATION,
+    MAX_NEGATIVE_PROMPT_CHARS,
+    MAX_PROMPT_CHARS,
+    MAX_REFERENCE_IMAGES,
+    MAX_SEED,
+    MIN_DURATION,
+    RATIOS,
+    RESOLUTIONS,
+    AudioSetting,
+    Ratio,
+    Resolution,
+    duration_allowed,
+)
+from wanedit.domain.request import EditParameters
 from wanedit.problems import Problem
 
 MAX_SIDECAR_BYTES = 1_048_576
 MAX_NESTING = 8
-MAX_PROMPT_CHARS = 5000
-MAX_NEGATIVE_PROMPT_CHARS = 500
-MAX_REFERENCE_IMAGES = 4
-MAX_SEED = 2_147_483_647
-IMAGE_MIME_TYPES = ("image/jpeg", "image/png", "image/bmp", "image/webp")
 
-API_PARAMETERS = ("resolution", "ratio", "duration", "audio_setting", "prompt_extend", "watermark", "seed")
+API_PARAMETERS = tuple(EditParameters.model_fields)
 """Sidecar fields that go into the API's ``parameters`` object, under the same names."""
 
+
+def _choices(values: tuple[str, ...]) -> str:
+    quoted = [f'"{value}"' for value in values]
+    return f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
 LIMITS: dict[str, str] = {
-    "prompt": "required, 1-5000 characters",
-    "negative_prompt": "at most 500 characters",
-    "reference_images": "at most 4; each a key in this bucket, an https:// URL or a data:image/... URI",
-    "resolution": '"720P" or "1080P"',
-    "ratio": '"16:9", "9:16", "1:1", "4:3" or "3:4"',
-    "duration": "an integer: 0 (keep the input's length) or 2-10 seconds",
-    "audio_setting": '"auto" or "origin"',
+    "prompt": f"required, 1-{MAX_PROMPT_CHARS} characters",
+    "negative_prompt": f"at most {MAX_NEGATIVE_PROMPT_CHARS} characters",
+    "reference_images": f"at most {MAX_REFERENCE_IMAGES}; each a key in this bucket, an https:// URL or a "
+    "data:image/... URI",
+    "resolution": _choices(RESOLUTIONS),
+    "ratio": _choices(RATIOS),
+    "duration": f"an integer: 0 (keep the input's length) or {MIN_DURATION}-{MAX_DURATION} seconds",
+    "audio_setting": _choices(AUDIO_SETTINGS),
     "prompt_extend": "true or false",
     "watermark": "true or false",
-    "seed": "an integer 0-2147483647",
+    "seed": f"an integer 0-{MAX_SEED}",
     "long_clip": '"reject" (the default) or "split"',
 }
 
@@ -182,7 +201,7 @@ def _check_reference(ref: str) -> str:
 
 
 def _check_duration(value: int) -> int:
-    if value == 0 or 2 <= value <= 10:
+    if duration_allowed(value):
         return value
     raise PydanticCustomError(
         "duration_range",
@@ -228,7 +247,8 @@ class Sidecar(BaseModel):
         Field(
             min_length=1,
             max_length=MAX_PROMPT_CHARS,
-            description="The edit to make, in Chinese or English; 1-5000 characters (each Chinese character, "
+            description=f"The edit to make, in Chinese or English; 1-{MAX_PROMPT_CHARS} characters "
+            "(each Chinese character, "
             "letter or emoji counts as one).",
         ),
         AfterValidator(_check_not_blank),
@@ -236,7 +256,7 @@ class Sidecar(BaseModel):
     negative_prompt: str | None = Field(
         default=None,
         max_length=MAX_NEGATIVE_PROMPT_CHARS,
-        description="What to keep out of the video; at most 500 characters.",
+        description=f"What to keep out of the video; at most {MAX_NEGATIVE_PROMPT_CHARS} characters.",
     )
     reference_images: list[Annotated[str, AfterValidator(_check_reference)]] = Field(
         default_factory=list,
@@ -246,17 +266,22 @@ class Sidecar(BaseModel):
         "('incoming/refs/jacket.png', or "
         "'jacket.png' relative to this file's folder), an https:// URL, or 'data:image/png;base64,...'.",
     )
-    resolution: Literal["720P", "1080P"] | None = Field(
+    resolution: Resolution | None = Field(
         default=None, description="Output resolution tier; the API's default is 1080P."
     )
-    ratio: Literal["16:9", "9:16", "1:1", "4:3", "3:4"] | None = Field(
+    ratio: Ratio | None = Field(
         default=None, description="Output aspect ratio; when left out, close to the input video's."
     )
     duration: (
         Annotated[
             StrictInt,
             AfterValidator(_check_duration),
-            WithJsonSchema({"type": "integer", "anyOf": [{"const": 0}, {"minimum": 2, "maximum": 10}]}),
+            WithJsonSchema(
+                {
+                    "type": "integer",
+                    "anyOf": [{"const": 0}, {"minimum": MIN_DURATION, "maximum": MAX_DURATION}],
+                }
+            ),
         ]
         | None
     ) = Field(
@@ -264,7 +289,7 @@ class Sidecar(BaseModel):
         description="Cut the output to its first N seconds (2-10); 0 or left out keeps the input's length. "
         "It cannot lengthen a video, and the input itself must still be 2-10 s.",
     )
-    audio_setting: Literal["auto", "origin"] | None = Field(
+    audio_setting: AudioSetting | None = Field(
         default=None,
         description="'auto' (the API's default) lets the model decide the sound; "
         "'origin' keeps the input's audio.",
@@ -276,7 +301,10 @@ class Sidecar(BaseModel):
         default=None, description="Add the 'AI Generated' watermark, lower right (API default false)."
     )
     seed: StrictInt | None = Field(
-        default=None, ge=0, le=MAX_SEED, description="Random seed, 0-2147483647, for more repeatable results."
+        default=None,
+        ge=0,
+        le=MAX_SEED,
+        description=f"Random seed, 0-{MAX_SEED}, for more repeatable results.",
     )
 
     long_clip: Literal["reject", "split"] | None = Field(
@@ -290,9 +318,9 @@ class Sidecar(BaseModel):
     def splits_long_clips(self) -> bool:
         return self.long_clip == "split"
 
-    def api_parameters(self) -> dict[str, Any]:
+    def api_parameters(self) -> EditParameters:
         """The API's ``parameters`` object: only what the sidecar set, so the API applies its defaults."""
-        return {name: getattr(self, name) for name in API_PARAMETERS if getattr(self, name) is not None}
+        return EditParameters(**{name: getattr(self, name) for name in API_PARAMETERS})
 
     def references(self) -> list[Reference]:
         """The reference images, classified (they were validated when the model was built)."""

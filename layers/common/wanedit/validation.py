@@ -2,7 +2,8 @@
 
 The submit use case probes the video (`wanedit.media.probe_video`) and each bucket-key reference image
 (`wanedit.media.probe_image_reader`), then calls `validate_request`; a non-empty result becomes a
-`rejection_report` in ``failed/``. All problems are returned at once, so one re-upload can fix them all.
+rejection report in ``failed/`` (`wanedit.reports`). All problems are returned at once, so one
+re-upload can fix them all.
 
 Decisions (each one a reading of the API reference, made on the safe side):
 - Input duration must be 2-10 s even when ``duration`` is set: the reference limits the *input* video,
@@ -29,8 +30,20 @@ import base64
 import binascii
 import unicodedata
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Literal
 
+from wanedit.domain.limits import (
+    MAX_ASPECT,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_SIDE,
+    MAX_VIDEO_BYTES,
+    MAX_VIDEO_SECONDS,
+    MAX_VIDEO_SIDE,
+    MB,
+    MIN_IMAGE_SIDE,
+    MIN_VIDEO_SECONDS,
+    MIN_VIDEO_SIDE,
+)
 from wanedit.media.imageprobe import ImageInfo, probe_image, probe_image_reader
 from wanedit.media.mp4probe import VideoInfo, probe_video
 from wanedit.media.reader import ProbeError, RangeReader
@@ -45,13 +58,6 @@ from wanedit.sidecar import (
     sidecar_size_problem,
 )
 
-MB = 1_000_000
-MAX_VIDEO_BYTES = 100 * MB
-MAX_IMAGE_BYTES = 20 * MB
-MIN_VIDEO_SECONDS, MAX_VIDEO_SECONDS = 2.0, 10.0
-MIN_VIDEO_SIDE, MAX_VIDEO_SIDE = 240, 4096
-MIN_IMAGE_SIDE, MAX_IMAGE_SIDE = 240, 8000
-MAX_ASPECT = 8
 MAX_KEY_BYTES = 1024
 # Long clips are split into segments by a Lambda function: these bound its /tmp (4 GB) and run time.
 LONG_CLIP_MAX_SECONDS = 300.0
@@ -59,8 +65,6 @@ LONG_CLIP_MAX_BYTES = 1000 * MB
 
 ImageFinding = ImageInfo | ProbeError | Literal["missing"]
 """What the caller found at a bucket key: the probe's result, its error, or no object at all."""
-
-RETRY_ADVICE = "Fix the files and upload them again; a re-upload starts a new job."
 
 
 def inspect_request(
@@ -322,25 +326,6 @@ def check_keys(video_key: str, sidecar_key: str, incoming_prefix: str = "incomin
     return _key_problems(video_key, "video_key", incoming_prefix) + _key_problems(
         sidecar_key, "sidecar_key", incoming_prefix
     )
-
-
-def rejection_report(
-    problems: list[Problem], *, video_key: str | None, sidecar_key: str | None, job_id: str | None = None
-) -> dict[str, Any]:
-    """The JSON body of ``failed/<path>/<stem>.json`` for a request refused before any API call."""
-    fields = ", ".join(dict.fromkeys(p.field for p in problems))
-    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-    report: dict[str, Any] = {
-        "status": "REJECTED",
-        "video_key": video_key,
-        "sidecar_key": sidecar_key,
-        "summary": f"Not sent to the API: {count} found ({fields}).",
-        "problems": [p.to_json() for p in problems],
-        "how_to_retry": RETRY_ADVICE,
-    }
-    if job_id is not None:
-        report["job_id"] = job_id
-    return report
 
 
 # --------------------------------------------------------------------------- helpers

@@ -26,7 +26,7 @@ class ResultDownloadError(Exception):
     """
 
 
-class ResultDownloader:
+class HttpResultDownloader:
     """Streams a result URL; the URL is a bearer credential, so it never goes into messages."""
 
     def __init__(

@@ -7,23 +7,26 @@ Items (partition key `pk` only):
   TASK#<task_id>       which job owns an API task (a create is recorded at most once)
   SLOTS                map job_id -> lease time of jobs holding one of the account's task slots
 
-Every state change is a conditional update, so two workers racing on a job cannot both win.
+Every state change is a conditional update, so two workers racing on a job cannot both win; a
+move the lifecycle does not allow is refused before anything is sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from wanedit.jobs import Job, JobState
+from wanedit.domain.job import Claim, Job, JobChanges
+from wanedit.domain.lifecycle import JobState, check_initial, check_transition
+from wanedit.ports import HalfRecord
 
 ACTIVE_INDEX = "ActiveByNextPoll"
-# Two lists in one sparse index: jobs the poller must query ("poll", by next poll time) and jobs
+# Two lists in one sparse index: jobs the poller must look at ("poll", by next poll time) and jobs
 # waiting for a slot ("queue", FIFO by the time they were queued).
 POLL_LIST = "poll"
 QUEUE_LIST = "queue"
@@ -31,6 +34,8 @@ SLOTS_PK = "SLOTS"
 
 
 def _to_dynamo(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        return _to_dynamo(value.model_dump(mode="json", exclude_none=True))
     if isinstance(value, float):
         return Decimal(repr(value))
     if isinstance(value, Mapping):
@@ -50,7 +55,8 @@ def _from_dynamo(value: Any) -> Any:
     return value
 
 
-def _list_for(state: JobState) -> str:
+def list_for(state: JobState) -> str:
+    """The poller's list a non-terminal job is on."""
     return QUEUE_LIST if state is JobState.QUEUED else POLL_LIST
 
 
@@ -58,8 +64,70 @@ def _is_conditional_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-class JobStore:
-    """Typed access to the JobTable; the only module that speaks DynamoDB."""
+class _Update:
+    """One conditional UpdateItem on a job, its expression built from typed parts."""
+
+    def __init__(self, now: float) -> None:
+        self.names: dict[str, str] = {"#state": "state"}
+        self.values: dict[str, Any] = {}
+        self.sets: list[str] = []
+        self.removes: list[str] = []
+        self.conditions = ["attribute_exists(pk)"]
+        self.set("updated_at", now)
+
+    def _name(self, field: str) -> str:
+        name = f"#n{len(self.names)}"
+        self.names[name] = field
+        return name
+
+    def _value(self, value: Any) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = _to_dynamo(value)
+        return placeholder
+
+    def set(self, field: str, value: Any) -> None:
+        """Write `field` (None removes the attribute: the job reads it back as None)."""
+        name = "#state" if field == "state" else self._name(field)
+        if value is None:
+            self.removes.append(name)
+        else:
+            self.sets.append(f"{name} = {self._value(value)}")
+
+    def require_state(self, states: Iterable[JobState]) -> None:
+        placeholders = ", ".join(self._value(state.value) for state in states)
+        self.conditions.append(f"#state IN ({placeholders})")
+
+    def require_claim(self, held: Claim) -> None:
+        name = self._name(held.field)
+        if held.since is None:
+            self.conditions.append(f"attribute_not_exists({name})")
+        else:
+            self.conditions.append(f"{name} = {self._value(held.since)}")
+
+    def schedule(self, state: JobState, next_poll_at: float | None) -> None:
+        """On the poller's list for `state` until `next_poll_at`; off every list without one."""
+        if next_poll_at is not None and not state.is_terminal:
+            self.set("active", list_for(state))
+            self.set("next_poll_at", float(next_poll_at))
+        else:
+            self.set("active", None)
+            self.set("next_poll_at", None)
+
+    def kwargs(self) -> dict[str, Any]:
+        expression = "SET " + ", ".join(self.sets)
+        if self.removes:
+            expression += " REMOVE " + ", ".join(self.removes)
+        return {
+            "UpdateExpression": expression,
+            "ConditionExpression": " AND ".join(self.conditions),
+            "ExpressionAttributeNames": self.names,
+            "ExpressionAttributeValues": self.values,
+            "ReturnValues": "ALL_NEW",
+        }
+
+
+class DynamoJobStore:
+    """The `wanedit.ports.JobStore` on DynamoDB; the only module that speaks DynamoDB."""
 
     def __init__(self, table_name: str, *, retention_days: int = 30, resource: Any = None) -> None:
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
@@ -69,6 +137,7 @@ class JobStore:
 
     def put_new(self, job: Job) -> bool:
         """Create the job unless a job with its id exists (a repeated event is a no-op)."""
+        check_initial(job.state)
         item = self._job_item(job)
         try:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
@@ -90,75 +159,49 @@ class JobStore:
         *,
         now: float,
         next_poll_at: float | None = None,
-        condition_extra: tuple[str, dict[str, Any]] | None = None,
-        **changes: Any,
+        **changes: Unpack[JobChanges],
     ) -> Job | None:
-        """Move a job from one of `expected` states to `to`; None when another worker got there first.
-
-        `next_poll_at` keeps the job on the poller's list; terminal states and states without it
-        leave the list (the sparse index drops items without `active`).
-        """
-        names = {"#state": "state", "#updated": "updated_at"}
-        values: dict[str, Any] = {":to": to.value, ":now": _to_dynamo(now)}
-        sets = ["#state = :to", "#updated = :now"]
-        removes: list[str] = []
-        for index, (field, value) in enumerate(changes.items()):
-            names[f"#c{index}"] = field
-            if value is None:
-                removes.append(f"#c{index}")
-            else:
-                values[f":c{index}"] = _to_dynamo(
-                    value.model_dump() if hasattr(value, "model_dump") else value
-                )
-                sets.append(f"#c{index} = :c{index}")
-        names["#active"], names["#next"] = "active", "next_poll_at"
-        if next_poll_at is not None and not to.is_terminal:
-            values[":active"] = _list_for(to)
-            values[":next"] = _to_dynamo(float(next_poll_at))
-            sets += ["#active = :active", "#next = :next"]
-        else:
-            removes += ["#active", "#next"]
+        expected = list(expected)
+        check_transition(expected, to)
+        update = self._changes(now, changes)
+        update.set("state", to.value)
+        update.require_state(expected)
+        update.schedule(to, next_poll_at)
         if to.is_terminal:
-            names["#expires"] = "expires_at"
-            values[":expires"] = int(now) + self._retention_seconds
-            sets.append("#expires = :expires")
-        expected_states = list(expected)
-        placeholders = []
-        for index, state in enumerate(expected_states):
-            values[f":e{index}"] = state.value
-            placeholders.append(f":e{index}")
-        condition = f"attribute_exists(pk) AND #state IN ({', '.join(placeholders)})"
-        if condition_extra:
-            extra_expression, extra_values = condition_extra
-            condition += f" AND ({extra_expression})"
-            values.update({k: _to_dynamo(v) for k, v in extra_values.items()})
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        try:
-            result = self._table.update_item(
-                Key={"pk": f"JOB#{job_id}"},
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                return None
-            raise
-        return self._job_from_item(result["Attributes"])
+            update.set("expires_at", int(now) + self._retention_seconds)
+        return self._apply(job_id, update)
 
-    def due(self, now: float, limit: int = 100) -> list[Job]:
-        """Jobs (not queued) whose next poll time has come, most overdue first."""
+    def reschedule(
+        self, job_id: str, state: JobState, *, now: float, next_poll_at: float, **changes: Unpack[JobChanges]
+    ) -> Job | None:
+        update = self._changes(now, changes)
+        update.require_state([state])
+        update.schedule(state, next_poll_at)
+        return self._apply(job_id, update)
+
+    def claim(
+        self,
+        job_id: str,
+        state: JobState,
+        held: Claim,
+        *,
+        now: float,
+        next_poll_at: float,
+        **changes: Unpack[JobChanges],
+    ) -> Job | None:
+        update = self._changes(now, changes)
+        update.require_state([state])
+        update.require_claim(held)
+        update.schedule(state, next_poll_at)
+        return self._apply(job_id, update)
+
+    def active(self, limit: int = 100) -> list[Job]:
         response = self._table.query(
-            IndexName=ACTIVE_INDEX,
-            KeyConditionExpression=Key("active").eq(POLL_LIST) & Key("next_poll_at").lte(_to_dynamo(now)),
-            Limit=limit,
+            IndexName=ACTIVE_INDEX, KeyConditionExpression=Key("active").eq(POLL_LIST), Limit=limit
         )
         return [self._job_from_item(item) for item in response.get("Items", [])]
 
     def queued(self, now: float, limit: int) -> list[Job]:
-        """Queued jobs ready to be submitted, first come first served."""
         if limit <= 0:
             return []
         response = self._table.query(
@@ -168,28 +211,17 @@ class JobStore:
         )
         return [self._job_from_item(item) for item in response.get("Items", [])]
 
-    def next_due_at(self, list_name: str = POLL_LIST) -> float | None:
-        """When the earliest job of a list wants attention (None: the list is empty)."""
-        response = self._table.query(
-            IndexName=ACTIVE_INDEX, KeyConditionExpression=Key("active").eq(list_name), Limit=1
-        )
-        items = response.get("Items", [])
-        return float(items[0]["next_poll_at"]) if items else None
+    def next_poll_due(self) -> float | None:
+        """When the earliest job the poller follows wants attention (None: there is none)."""
+        return self._first_due(POLL_LIST)
+
+    def next_queued_due(self) -> float | None:
+        """When the earliest queued job may be submitted (None: the queue is empty)."""
+        return self._first_due(QUEUE_LIST)
 
     def list_jobs(self, limit: int = 1000) -> list[Job]:
         """All jobs (for the CLI and tests; a scan is fine at this table's size)."""
-        jobs: list[Job] = []
-        kwargs: dict[str, Any] = {
-            "FilterExpression": "begins_with(pk, :p)",
-            "ExpressionAttributeValues": {":p": "JOB#"},
-        }
-        while len(jobs) < limit:
-            page = self._table.scan(**kwargs)
-            jobs += [self._job_from_item(item) for item in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return jobs[:limit]
+        return [self._job_from_item(item) for item in self._scan("JOB#", limit)]
 
     # waiting halves ---------------------------------------------------------------------------
 
@@ -199,6 +231,7 @@ class JobStore:
             Item={
                 "pk": f"HALF#{bucket}/{stem}",
                 "state": "WAITING_PAIR",
+                "stem": stem,
                 "kind": kind,
                 "key": key,
                 "version": version,
@@ -210,11 +243,17 @@ class JobStore:
     def clear_half(self, bucket: str, stem: str) -> None:
         self._table.delete_item(Key={"pk": f"HALF#{bucket}/{stem}"})
 
-    def waiting_halves(self) -> list[dict[str, Any]]:
-        page = self._table.scan(
-            FilterExpression="begins_with(pk, :p)", ExpressionAttributeValues={":p": "HALF#"}
-        )
-        return [_from_dynamo(item) for item in page.get("Items", [])]
+    def waiting_halves(self) -> list[HalfRecord]:
+        return [
+            HalfRecord(
+                stem=str(item.get("stem") or item["pk"].split("/", 1)[-1]),
+                kind=str(item["kind"]),
+                key=str(item["key"]),
+                version=str(item["version"]),
+                updated_at=float(item["updated_at"]),
+            )
+            for item in self._scan("HALF#", 1000)
+        ]
 
     # task claims ------------------------------------------------------------------------------
 
@@ -283,11 +322,48 @@ class JobStore:
 
     # mapping ----------------------------------------------------------------------------------
 
+    @staticmethod
+    def _changes(now: float, changes: Mapping[str, Any]) -> _Update:
+        update = _Update(now)
+        for field, value in changes.items():
+            update.set(field, value)
+        return update
+
+    def _apply(self, job_id: str, update: _Update) -> Job | None:
+        try:
+            result = self._table.update_item(Key={"pk": f"JOB#{job_id}"}, **update.kwargs())
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                return None
+            raise
+        return self._job_from_item(result["Attributes"])
+
+    def _first_due(self, list_name: str) -> float | None:
+        response = self._table.query(
+            IndexName=ACTIVE_INDEX, KeyConditionExpression=Key("active").eq(list_name), Limit=1
+        )
+        items = response.get("Items", [])
+        return float(items[0]["next_poll_at"]) if items else None
+
+    def _scan(self, prefix: str, limit: int) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "FilterExpression": "begins_with(pk, :p)",
+            "ExpressionAttributeValues": {":p": prefix},
+        }
+        while len(items) < limit:
+            page = self._table.scan(**kwargs)
+            items += [_from_dynamo(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return items[:limit]
+
     def _job_item(self, job: Job) -> dict[str, Any]:
         item = _to_dynamo(job.model_dump(mode="json", exclude_none=True))
         item["pk"] = f"JOB#{job.job_id}"
         if job.next_poll_at is not None and not job.state.is_terminal:
-            item["active"] = _list_for(job.state)
+            item["active"] = list_for(job.state)
         return dict(item)
 
     @staticmethod

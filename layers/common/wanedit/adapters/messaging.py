@@ -6,45 +6,30 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import boto3
+from pydantic import BaseModel
 
-EVENT_SOURCE = "wanedit"
+from wanedit.events import SOURCE
+
+M = TypeVar("M", bound=BaseModel)
 
 
-class CompletionQueue:
-    """Hands a finished task to the CompleteFunction."""
+class SqsQueue(Generic[M]):
+    """Sends one kind of message (`wanedit.messages`) to the queue of the function that takes it."""
 
-    def __init__(self, queue_url: str, *, client: Any = None) -> None:
-        self._url = queue_url
+    def __init__(self, queue_url: str, *, name: str, client: Any = None) -> None:
+        self._url, self._name = queue_url, name
         self._client = client or boto3.client("sqs")
 
-    def send(self, job_id: str) -> None:
-        self._client.send_message(QueueUrl=self._url, MessageBody=json.dumps({"job_id": job_id}))
-
-
-class LongClipQueue:
-    """Hands a long clip to the LongClipFunction: "split" it into segments, or "stitch" them back."""
-
-    def __init__(self, queue_url: str, *, client: Any = None) -> None:
-        self._url = queue_url
-        self._client = client or boto3.client("sqs")
-
-    def split(self, job_id: str) -> None:
-        self._send("split", job_id)
-
-    def stitch(self, job_id: str) -> None:
-        self._send("stitch", job_id)
-
-    def _send(self, action: str, job_id: str) -> None:
+    def send(self, message: M) -> None:
         if not self._url:
-            raise RuntimeError("LONG_CLIP_QUEUE_URL is not set: this stack cannot split long clips")
-        body = json.dumps({"action": action, "job_id": job_id})
-        self._client.send_message(QueueUrl=self._url, MessageBody=body)
+            raise RuntimeError(f"this stack has no {self._name} (its URL is not set)")
+        self._client.send_message(QueueUrl=self._url, MessageBody=message.model_dump_json())
 
 
-class Notifier:
+class EventNotifier:
     """Announces outcomes on EventBridge (for rules) and SNS (for people)."""
 
     def __init__(
@@ -57,9 +42,7 @@ class Notifier:
     def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
         body = json.dumps(detail, ensure_ascii=False)
         response = self._events.put_events(
-            Entries=[
-                {"Source": EVENT_SOURCE, "DetailType": detail_type, "Detail": body, "EventBusName": self._bus}
-            ]
+            Entries=[{"Source": SOURCE, "DetailType": detail_type, "Detail": body, "EventBusName": self._bus}]
         )
         if response.get("FailedEntryCount"):
             raise RuntimeError(f"EventBridge refused the {detail_type!r} event: {response['Entries']}")

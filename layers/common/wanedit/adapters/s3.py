@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,18 +12,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from wanedit.ports import ObjectInfo
+
 # S3 multipart parts must be >= 5 MiB (except the last); 8 MiB keeps memory low and part count sane
 # (a 100 MB result is 13 parts).
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    key: str
-    size: int
-    etag: str
-    version_id: str | None
-    content_type: str | None = None
 
 
 class S3RangeReader:
@@ -53,8 +45,8 @@ class S3RangeReader:
         return bytes(body)
 
 
-class ObjectStore:
-    """The bucket, as the use cases need it; the only module that speaks S3."""
+class S3ObjectStore:
+    """The `wanedit.ports.ObjectStore` on S3; the only module that speaks S3."""
 
     def __init__(self, bucket: str, *, client: Any = None) -> None:
         self.bucket = bucket

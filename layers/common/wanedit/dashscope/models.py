@@ -9,11 +9,14 @@ and are parsed into aware datetimes; the text as received stays in ``raw_times``
 from __future__ import annotations
 
 import enum
-import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from wanedit.domain.limits import MAX_REFERENCE_IMAGES, MODEL
+from wanedit.domain.request import EditParameters
+from wanedit.domain.usage import LooseInt, Usage
 
 __all__ = [
     "API_TZ",
@@ -33,12 +36,8 @@ __all__ = [
     "parse_api_time",
 ]
 
-MODEL = "wan2.7-videoedit"
 API_TZ = timezone(timedelta(hours=8), "UTC+08:00")
 """The service reports and takes wall-clock times in UTC+8."""
-
-MAX_SEED = 2147483647
-MAX_REFERENCE_IMAGES = 4
 
 
 # --------------------------------------------------------------------------- request
@@ -76,22 +75,8 @@ class TaskInput(_Request):
         return self
 
 
-def _check_duration(value: int | None) -> int | None:
-    if value is not None and value != 0 and not 2 <= value <= 10:
-        raise ValueError("duration must be 0 (keep the input's length) or 2-10 seconds")
-    return value
-
-
-class TaskParameters(_Request):
-    """Only the parameters that are set are sent; the service applies its defaults to the rest."""
-
-    resolution: Literal["720P", "1080P"] | None = None
-    ratio: Literal["16:9", "9:16", "1:1", "4:3", "3:4"] | None = None
-    duration: Annotated[int | None, Field(strict=True), AfterValidator(_check_duration)] = None
-    audio_setting: Literal["auto", "origin"] | None = None
-    prompt_extend: Annotated[bool | None, Field(strict=True)] = None
-    watermark: Annotated[bool | None, Field(strict=True)] = None
-    seed: Annotated[int | None, Field(strict=True, ge=0, le=MAX_SEED)] = None
+TaskParameters = EditParameters
+"""The API's ``parameters`` object (the job's own model: `wanedit.domain.request.EditParameters`)."""
 
 
 class CreateTaskRequest(_Request):
@@ -193,26 +178,8 @@ def _empty_to_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-def _to_int(value: Any) -> Any:
-    """``720``, ``"720"``, ``"720P"`` -> 720; ``""`` -> None (SDKs disagree on SR's type)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        match = re.fullmatch(r"(\d+)\s*[pP]?", text)
-        if match:
-            return int(match.group(1))
-        try:
-            as_float = float(text)
-        except ValueError:
-            return value  # let pydantic report it
-        return int(as_float) if as_float.is_integer() else value
-    return value
-
-
 ApiTime = Annotated[datetime | None, BeforeValidator(parse_api_time)]
 OptStr = Annotated[str | None, BeforeValidator(_empty_to_none)]
-LooseInt = Annotated[int | None, BeforeValidator(_to_int)]
 
 
 class _Response(BaseModel):
@@ -251,20 +218,6 @@ class TaskOutput(_TimedResponse):
     video_url: OptStr = Field(default=None, repr=False)  # a bearer link to the result
     code: OptStr = None
     message: OptStr = None
-
-
-class Usage(_Response):
-    """``usage``: billing figures of a succeeded task.
-
-    ``SR`` is an int in the HTTP API and ``"720"`` in some SDK outputs: both give 720. Extra fields
-    some SDKs add (``video_duration``, ``video_ratio``) are kept in ``model_extra``.
-    """
-
-    duration: float | None = None
-    input_video_duration: float | None = None
-    output_video_duration: float | None = None
-    video_count: LooseInt = None
-    SR: LooseInt = None
 
 
 class TaskResponse(_Response):

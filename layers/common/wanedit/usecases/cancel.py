@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from wanedit.container import Services
 from wanedit.dashscope import FinalError
-from wanedit.jobs import Job, JobState
-from wanedit.usecases.submission import fail
+from wanedit.domain.job import Job
+from wanedit.domain.lifecycle import JobState
+from wanedit.usecases.ending import Failure, fail
 
 
 class CancelRefused(Exception):
@@ -25,7 +26,10 @@ def cancel_job(svc: Services, job_id: str) -> Job:
         raise CancelRefused(f"no job {job_id}")
     if job.state is JobState.QUEUED:
         return fail(
-            svc, job, [JobState.QUEUED], "Canceled", "canceled before submission", to=JobState.CANCELED
+            svc,
+            job,
+            [JobState.QUEUED],
+            Failure("Canceled", "canceled before submission", to=JobState.CANCELED),
         )
     if job.state is JobState.SUBMITTED and job.task_id:
         try:
@@ -37,7 +41,10 @@ def cancel_job(svc: Services, job_id: str) -> Job:
             ) from None
         svc.store.release_slot(job.job_id)
         return fail(
-            svc, job, [JobState.SUBMITTED], "Canceled", "canceled while PENDING", to=JobState.CANCELED
+            svc,
+            job,
+            [JobState.SUBMITTED],
+            Failure("Canceled", "canceled while PENDING", to=JobState.CANCELED),
         )
     if job.state in (JobState.SPLITTING, JobState.SEGMENTED):
         return _cancel_long_clip(svc, job)
@@ -59,4 +66,4 @@ def _cancel_long_clip(svc: Services, job: Job) -> Job:
         except CancelRefused:
             started += 1
     note = f"; {started} segment(s) already running finish unused" if started else ""
-    return fail(svc, job, [job.state], "Canceled", f"long clip canceled{note}", to=JobState.CANCELED)
+    return fail(svc, job, [job.state], Failure("Canceled", f"long clip canceled{note}", to=JobState.CANCELED))

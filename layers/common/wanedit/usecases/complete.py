@@ -2,36 +2,36 @@
 
 At-least-once safe: the SUCCEEDED -> PERSISTING claim lets one worker at a time persist a job; a
 worker that dies leaves PERSISTING behind, which the poller re-announces and a later worker takes
-over once the claim is stale. Writes are idempotent overwrites of the same keys.
+over once the claim is older than the function's timeout. Writes are idempotent overwrites of
+the same keys.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from wanedit.adapters.download import ResultDownloadError, ResultUnavailable
 from wanedit.container import Services
 from wanedit.dashscope import DashScopeError, TaskStatus
-from wanedit.jobs import Job, JobState
-from wanedit.paths import FOLDER_DEFAULTS_NAME
+from wanedit.domain.job import Claim, Job
+from wanedit.domain.lifecycle import JobState
+from wanedit.domain.timing import RESEND_AFTER_SECONDS, STALE_PERSISTING_SECONDS, backoff
+from wanedit.messages import LongClipMessage
 from wanedit.reports import DETAIL_SUCCEEDED, event_detail, manifest
-from wanedit.usecases.submission import backoff, fail
+from wanedit.usecases.ending import Failure, end_job, fail, output_tags, tag_sources
+from wanedit.usecases.longclip.segments import all_saved, segment_jobs
 
 logger = Logger(child=True)
 
 MAX_PERSIST_ATTEMPTS = 5
-STALE_PERSISTING_SECONDS = 15 * 60.0  # the CompleteFunction's timeout
-RESEND_COMPLETION_AFTER = 20 * 60.0
 
 
 class PersistRetry(Exception):
-    """Persisting failed for a transient reason; the message is redelivered and tried again."""
+    """Persisting failed for a transient reason and the job was handed back: redeliver, try again."""
 
 
 def persist_result(svc: Services, job_id: str) -> JobState | None:
-    """Persist one finished job; returns its end state (None: unknown job, nothing to do)."""
+    """Persist one finished job; returns its state after (None: unknown job, nothing to do)."""
     job = svc.store.get(job_id)
     if job is None:
         logger.warning("completion for an unknown job", extra={"job_id": job_id})
@@ -44,36 +44,36 @@ def persist_result(svc: Services, job_id: str) -> JobState | None:
     except ResultUnavailable as error:
         return _result_unavailable(svc, claimed, error)
     except (ResultDownloadError, OSError) as error:
-        _release(svc, claimed, reason=str(error))
-        raise PersistRetry(str(error)) from None
-    except Exception as error:
-        # S3 refusing a part or similar: release the claim so the redelivery can retry.
-        _release(svc, claimed, reason=type(error).__name__)
-        raise
-    return _finish(svc, claimed, size)
+        return _release(svc, claimed, reason=str(error))
+    except Exception as error:  # noqa: BLE001 - S3 refusing a part or similar: hand the job back
+        return _release(svc, claimed, reason=type(error).__name__)
+    if claimed.is_segment:
+        return _segment_saved(svc, claimed)
+    return _publish(svc, claimed, size)
 
 
 def _claim(svc: Services, job: Job) -> Job | None:
+    """Take a SUCCEEDED job, or a PERSISTING one whose worker outlived its timeout."""
     now = svc.clock.now()
-    changes: dict[str, Any] = {"persist_attempts": job.persist_attempts + 1, "persist_started_at": now}
     if job.state is JobState.SUCCEEDED:
         return svc.store.transition(
             job.job_id,
             [JobState.SUCCEEDED],
             JobState.PERSISTING,
             now=now,
-            next_poll_at=now + RESEND_COMPLETION_AFTER,
-            **changes,
+            next_poll_at=now + RESEND_AFTER_SECONDS,
+            persist_attempts=job.persist_attempts + 1,
+            persist_started_at=now,
         )
     if job.state is JobState.PERSISTING and now - (job.persist_started_at or 0) >= STALE_PERSISTING_SECONDS:
-        return svc.store.transition(
+        return svc.store.claim(
             job.job_id,
-            [JobState.PERSISTING],
             JobState.PERSISTING,
+            Claim("persist_started_at", job.persist_started_at),
             now=now,
-            next_poll_at=now + RESEND_COMPLETION_AFTER,
-            condition_extra=("persist_started_at = :old", {":old": job.persist_started_at}),
-            **changes,
+            next_poll_at=now + RESEND_AFTER_SECONDS,
+            persist_attempts=job.persist_attempts + 1,
+            persist_started_at=now,
         )
     return None
 
@@ -89,7 +89,7 @@ def _stream(svc: Services, job: Job) -> int:
     if not job.video_url:
         raise ResultUnavailable(404, "no result URL recorded")
     key = _output_key(svc, job)
-    tags = {"wanedit-job": job.job_id, "wanedit-state": JobState.PERSISTED.value}
+    tags = output_tags(job.model_copy(update={"state": JobState.PERSISTED}))
     with svc.downloader.open(job.video_url) as (length, chunks):
         size = svc.objects.upload_stream(key, chunks, content_type="video/mp4", tags=tags)
     if length is not None and size != length:
@@ -97,84 +97,52 @@ def _stream(svc: Services, job: Job) -> int:
     return size
 
 
-def _finish(svc: Services, job: Job, size: int) -> JobState:
-    if job.parent_id is not None:
-        return _segment_saved(svc, job)
-    now = svc.clock.now()
+def _publish(svc: Services, job: Job, size: int) -> JobState:
+    """The manifest, the inputs' tags and the event, then PERSISTED (see `ending` for the order)."""
     output_key = svc.layout.edited_video_key(job.stem)
     manifest_key = svc.layout.edited_manifest_key(job.stem)
-    tags = {"wanedit-job": job.job_id, "wanedit-state": JobState.PERSISTED.value}
-    svc.objects.put_json(
-        manifest_key,
-        manifest(
-            job,
-            output_key=output_key,
-            output_size=size,
-            now=now,
-            estimated_cost=svc.settings.estimated_cost(job.usage),
-        ),
-        tags=tags,
-    )
-    tag_sources(svc, job, tags)
-    # Announce before marking done: a crash in between repeats the event (at least once) rather
-    # than losing it.
-    done = job.model_copy(
-        update={"state": JobState.PERSISTED, "output_key": output_key, "manifest_key": manifest_key}
-    )
-    svc.notifier.publish(
-        DETAIL_SUCCEEDED,
-        event_detail(done, output_key=output_key, manifest_key=manifest_key, size=size, usage=job.usage),
-    )
-    svc.store.transition(
-        job.job_id,
+
+    def announce(done: Job) -> None:
+        now = svc.clock.now()
+        cost = svc.settings.estimated_cost(done.usage)
+        document = manifest(done, output_key=output_key, output_size=size, now=now, estimated_cost=cost)
+        svc.objects.put_json(manifest_key, document, tags=output_tags(done))
+        tag_sources(svc, done)
+        svc.notifier.publish(
+            DETAIL_SUCCEEDED,
+            event_detail(done, output_key=output_key, manifest_key=manifest_key, size=size, usage=done.usage),
+        )
+
+    done = end_job(
+        svc,
+        job,
         [JobState.PERSISTING],
         JobState.PERSISTED,
-        now=now,
+        announce=announce,
         output_key=output_key,
         manifest_key=manifest_key,
         video_url=None,  # a bearer link; no reason to keep it once the file is ours
     )
     logger.info("edit persisted", extra={"job_id": job.job_id, "key": output_key, "bytes": size})
-    return JobState.PERSISTED
-
-
-def tag_sources(svc: Services, job: Job, tags: dict[str, str]) -> None:
-    """Tag a finished job's clip and sidecar, so the bucket's lifecycle rules may archive them.
-
-    A defaults file serves other clips: it is never tagged.
-    """
-    for source in (job.video, job.sidecar):
-        if not source.key.endswith(FOLDER_DEFAULTS_NAME):
-            svc.objects.tag_version(source.key, source.version_id, tags)
+    return done.state
 
 
 def _segment_saved(svc: Services, job: Job) -> JobState:
     """A long clip's segment is saved (no manifest or event: the clip gets those); the last asks to stitch."""
-    now = svc.clock.now()
-    saved = svc.store.transition(
-        job.job_id,
+    saved = end_job(
+        svc,
+        job,
         [JobState.PERSISTING],
         JobState.PERSISTED,
-        now=now,
+        announce=None,
         output_key=_output_key(svc, job),
         video_url=None,
     )
     parent = svc.store.get(job.parent_id or "")
-    if saved is None or parent is None or parent.state is not JobState.SEGMENTED:
-        return JobState.PERSISTED
-    if all_saved(segment_jobs(svc, parent)):
-        svc.long_clips.stitch(parent.job_id)
-    logger.info("segment persisted", extra={"job_id": job.job_id, "parent": parent.job_id})
-    return JobState.PERSISTED
-
-
-def segment_jobs(svc: Services, parent: Job) -> list[Job | None]:
-    """A long clip's segment jobs, in order (None where one is missing)."""
-    return [svc.store.get(segment.job_id) for segment in parent.segments]
-
-
-def all_saved(segments: list[Job | None]) -> bool:
-    return all(segment is not None and segment.state is JobState.PERSISTED for segment in segments)
+    if parent is not None and parent.state is JobState.SEGMENTED and all_saved(segment_jobs(svc, parent)):
+        svc.long_clips.send(LongClipMessage(action="stitch", job_id=parent.job_id))
+    logger.info("segment persisted", extra={"job_id": job.job_id, "parent": job.parent_id})
+    return saved.state
 
 
 def _result_unavailable(svc: Services, job: Job, error: ResultUnavailable) -> JobState:
@@ -182,43 +150,31 @@ def _result_unavailable(svc: Services, job: Job, error: ResultUnavailable) -> Jo
     try:
         fresh = svc.api.get_task(job.task_id or "")
     except DashScopeError as query_error:
-        _release(
-            svc, job, reason=f"result refused ({error.status}) and task query failed ({query_error.code})"
-        )
-        raise PersistRetry(str(error)) from None
+        reason = f"result refused ({error.status}) and task query failed ({query_error.code})"
+        return _release(svc, job, reason=reason)
     output = fresh.output
     if output.task_status is TaskStatus.SUCCEEDED and output.video_url and output.video_url != job.video_url:
-        _release(
+        return _release(
             svc, job, reason="result link refused; retrying with a fresh link", video_url=output.video_url
         )
-        raise PersistRetry("result link refreshed") from None
     if job.persist_attempts < MAX_PERSIST_ATTEMPTS and output.task_status is TaskStatus.SUCCEEDED:
-        _release(svc, job, reason=f"result refused ({error.status})")
-        raise PersistRetry(str(error)) from None
-    return fail(
-        svc,
-        job,
-        [JobState.PERSISTING],
-        "ResultExpired",
-        f"The finished video could not be downloaded (HTTP {error.status}); the service no longer has it.",
-        to=JobState.EXPIRED,
-    ).state
+        return _release(svc, job, reason=f"result refused ({error.status})")
+    message = (
+        f"The finished video could not be downloaded (HTTP {error.status}); the service no longer has it."
+    )
+    return fail(svc, job, [JobState.PERSISTING], Failure("ResultExpired", message, to=JobState.EXPIRED)).state
 
 
-def _release(svc: Services, job: Job, *, reason: str, video_url: str | None = None) -> None:
-    """Hand the job back (SUCCEEDED) so the redelivered message can claim it again."""
-    now = svc.clock.now()
+def _release(svc: Services, job: Job, *, reason: str, video_url: str | None = None) -> JobState:
+    """Hand the job back (SUCCEEDED) for the redelivered message, or end it once attempts run out.
+
+    Raises `PersistRetry` when it hands the job back; returns the end state when it gives up.
+    """
     logger.warning("persist attempt failed", extra={"job_id": job.job_id, "reason": reason})
     if job.persist_attempts >= MAX_PERSIST_ATTEMPTS:
-        fail(
-            svc,
-            job,
-            [JobState.PERSISTING],
-            "PersistFailed",
-            f"The edit finished but could not be saved after {job.persist_attempts} attempts: {reason}",
-        )
-        raise PersistRetry("gave up") from None
-    changes: dict[str, Any] = {"video_url": video_url} if video_url else {}
+        message = f"The edit finished but could not be saved after {job.persist_attempts} attempts: {reason}"
+        return fail(svc, job, [JobState.PERSISTING], Failure("PersistFailed", message)).state
+    now = svc.clock.now()
     svc.store.transition(
         job.job_id,
         [JobState.PERSISTING],
@@ -226,5 +182,6 @@ def _release(svc: Services, job: Job, *, reason: str, video_url: str | None = No
         now=now,
         next_poll_at=now + backoff(job.persist_attempts, base=5.0, cap=300.0),
         persist_started_at=None,
-        **changes,
+        video_url=video_url or job.video_url,
     )
+    raise PersistRetry(reason)

@@ -17,11 +17,14 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 
-from wanedit.adapters.s3 import ObjectInfo
 from wanedit.container import Services
-from wanedit.jobs import Job, JobState, SourceObject, job_id_for
+from wanedit.domain.job import Job, SourceObject, job_id_for
+from wanedit.domain.lifecycle import JobState
+from wanedit.domain.request import BucketImage, EditRequest, FieldOrigin, InlineImage, StoredImage, UrlImage
+from wanedit.domain.timing import RESEND_AFTER_SECONDS
 from wanedit.media import ProbeError, RangeReader, VideoInfo
 from wanedit.paths import FOLDER_DEFAULTS_NAME
+from wanedit.ports import ObjectInfo
 from wanedit.problems import Problem
 from wanedit.recipe import Layer, Recipe, recipes
 from wanedit.reports import DETAIL_REJECTED, event_detail, rejection_report
@@ -35,13 +38,20 @@ from wanedit.sidecar import (
     load_document,
     sidecar_size_problem,
 )
-from wanedit.usecases.longclip import RESEND_AFTER_SECONDS, begin, needs_split, with_fixed_seed
+from wanedit.usecases.longclip.segments import begin, needs_split, with_fixed_seed
 from wanedit.usecases.submission import try_submit
 from wanedit.validation import check_edit, probe, resolve_key
 
 logger = Logger(child=True)
 
-Outcome = Literal["ignored", "waiting", "duplicate", "rejected", "queued", "submitted", "failed", "splitting"]
+Outcome = Literal[
+    "ignored", "waiting", "duplicate", "rejected", "queued", "submitted", "reconciling", "failed", "splitting"
+]
+_SUBMISSION_OUTCOMES: dict[JobState, Outcome] = {
+    JobState.SUBMITTED: "submitted",
+    JobState.QUEUED: "queued",
+    JobState.RECONCILING: "reconciling",  # create's answer lost: the poller finds the task
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +93,7 @@ def handle_object_created(svc: Services, event: ObjectEvent) -> Outcome:
             stem,
             kind=kind,
             key=arrived.key,
-            version=_identity(arrived),
+            version=arrived.identity,
             now=svc.clock.now(),
         )
         logger.info("waiting for the other half", extra={"key": arrived.key, "kind": kind})
@@ -103,10 +113,6 @@ def _locate(svc: Services, event: ObjectEvent) -> ObjectInfo | None:
         if info is not None:
             return info
     return None
-
-
-def _identity(info: ObjectInfo) -> str:
-    return info.version_id or info.etag
 
 
 def _source(info: ObjectInfo) -> SourceObject:
@@ -197,7 +203,7 @@ def _start_job(
     ambiguous: list[ObjectInfo],
 ) -> Outcome:
     bucket = svc.objects.bucket
-    job_id = job_id_for(bucket, video.key, _identity(video), asking.key, _identity(asking), recipe.name or "")
+    job_id = job_id_for(bucket, video.key, video.identity, asking.key, asking.identity, recipe.name or "")
     if svc.store.get(job_id) is not None:
         return "duplicate"
     now = svc.clock.now()
@@ -206,7 +212,9 @@ def _start_job(
     output_stem = f"{stem}.{recipe.name}" if recipe.name else stem
     parsed = recipe.sidecar
     split = not problems and needs_split(parsed, video_found)
-    request = _request_record(svc, parsed, recipe, asking, files) if parsed and not problems else {}
+    request = (
+        _request_record(svc, parsed, recipe, asking, files) if parsed and not problems else EditRequest()
+    )
     job = Job(
         job_id=job_id,
         state=JobState.REJECTED if problems else (JobState.SPLITTING if split else JobState.QUEUED),
@@ -236,8 +244,7 @@ def _start_job(
         begin(svc, job)
         return "splitting"
     logger.info("job queued", extra={"job_id": job_id, "video": video.key, "edit": recipe.name})
-    submitted = try_submit(svc, job)
-    return {JobState.SUBMITTED: "submitted", JobState.QUEUED: "queued"}.get(submitted.state, "failed")  # type: ignore[return-value]
+    return _SUBMISSION_OUTCOMES.get(try_submit(svc, job).state, "failed")
 
 
 def _check(
@@ -277,44 +284,47 @@ def _check(
 
 def _request_record(
     svc: Services, sidecar: Sidecar, recipe: Recipe, asking: ObjectInfo, files: list[_File]
-) -> dict[str, Any]:
+) -> EditRequest:
     """What the job keeps: parameters, image references (never data: payloads) and fields' origins."""
-    images: list[dict[str, Any]] = []
-    public: list[str] = []
+    origins = {
+        name: recipe.origins.get(name, FieldOrigin(key=asking.key)) for name in sidecar.model_fields_set
+    }
+    return EditRequest(
+        parameters=sidecar.api_parameters(),
+        negative_prompt=sidecar.negative_prompt,
+        images=tuple(_stored_images(svc, sidecar, asking, files, origins.get("reference_images"))),
+        origins=origins,
+    )
+
+
+def _stored_images(
+    svc: Services, sidecar: Sidecar, asking: ObjectInfo, files: list[_File], origin: FieldOrigin | None
+) -> list[StoredImage]:
+    """Each reference image as the job keeps it: pinned bucket versions, URLs, and where inline data is."""
+    images: list[StoredImage] = []
     versions = {f.info.key: f.info.version_id for f in files}
-    images_from = recipe.origins.get("reference_images", asking.key)
-    file_key, _, edit_part = images_from.partition("#")
-    path: list[Any] = ["edits", int(edit_part[6:-1])] if edit_part else []
+    where = origin or FieldOrigin(key=asking.key)
+    file_key = where.key or asking.key
+    path: tuple[str | int, ...] = ("edits", where.edit) if where.edit is not None else ()
     for index, ref in enumerate(sidecar.references()):
         if isinstance(ref, BucketKeyRef):
             key = resolve_key(ref.key, asking.key, svc.layout.incoming)
             info = svc.objects.head(key)
-            images.append({"key": key, "version_id": info.version_id if info else None})
-            public.append(key)
+            images.append(BucketImage(key=key, version_id=info.version_id if info else None))
         elif isinstance(ref, HttpsUrlRef):
-            images.append({"url": ref.url})
-            public.append(ref.url)
+            images.append(UrlImage(url=ref.url))
         elif isinstance(ref, DataUriRef):
             # Too big for the job item: the submitter reads it back from the pinned file version.
             images.append(
-                {
-                    "data_from": {
-                        "key": file_key,
-                        "version_id": versions.get(file_key),
-                        "path": [*path, "reference_images", index],
-                    }
-                }
+                InlineImage(
+                    key=file_key,
+                    version_id=versions.get(file_key),
+                    path=(*path, "reference_images", index),
+                    mime=ref.mime,
+                    chars=len(ref.payload),
+                )
             )
-            public.append(f"data:{ref.mime} (inline, {len(ref.payload)} base64 chars)")
-    record: dict[str, Any] = {
-        "parameters": sidecar.api_parameters(),
-        "reference_images": images,
-        "reference_images_public": public,
-        "origins": {name: recipe.origins.get(name, asking.key) for name in sidecar.model_fields_set},
-    }
-    if sidecar.negative_prompt:
-        record["negative_prompt"] = sidecar.negative_prompt
-    return record
+    return images
 
 
 def _write_rejection(svc: Services, job: Job, problems: list[Problem]) -> None:

@@ -17,12 +17,13 @@ message handled twice does nothing the second time. The redrive itself adds:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 
 from wanedit.adapters.messaging import DeadLetter, DeadLetterQueue
+from wanedit.messages import CompletionMessage, LongClipMessage, problem_parsing
 
 Check = Callable[[str], str | None]  # message body -> why it cannot be replayed (None: it can)
 
@@ -69,35 +70,16 @@ def redrive(
     return report
 
 
-def _json_object(body: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def ingest_message_problem(body: str) -> str | None:
     """Can the SubmitFunction take this? It needs an S3 "Object Created" event (via EventBridge)."""
-    event = _json_object(body)
-    if event is None:
-        return "not a JSON object"
-    detail = event.get("detail")
-    if not isinstance(detail, dict):
-        return "no detail: not an S3 event"
-    bucket, obj = detail.get("bucket"), detail.get("object")
-    if not (isinstance(bucket, dict) and isinstance(bucket.get("name"), str)):
-        return "no detail.bucket.name: not an S3 event"
-    if not (isinstance(obj, dict) and isinstance(obj.get("key"), str) and obj["key"]):
-        return "no detail.object.key: not an S3 event"
-    return None
+    return problem_parsing(S3EventNotificationEventBridgeModel, body)
 
 
 def completion_message_problem(body: str) -> str | None:
-    """Can the CompleteFunction take this? It needs {"job_id": "..."}."""
-    message = _json_object(body)
-    if message is None:
-        return "not a JSON object"
-    if not (isinstance(message.get("job_id"), str) and message["job_id"]):
-        return "no job_id"
-    return None
+    """Can the CompleteFunction take this?"""
+    return problem_parsing(CompletionMessage, body)
+
+
+def long_clip_message_problem(body: str) -> str | None:
+    """Can the LongClipFunction take this?"""
+    return problem_parsing(LongClipMessage, body)

@@ -6,7 +6,7 @@ as slots free, and reconciliation of creates whose outcome was lost).
 
 from __future__ import annotations
 
-import random
+from collections.abc import Collection
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -16,25 +16,20 @@ from wanedit.dashscope import (
     CreateOutcomeUnknown,
     CreateTaskRequest,
     FinalError,
+    Media,
     RetryableError,
+    TaskInput,
     ThrottledError,
 )
-from wanedit.jobs import Job, JobState
-from wanedit.reports import DETAIL_FAILED, event_detail, failure_report
+from wanedit.domain.job import Job
+from wanedit.domain.lifecycle import JobState
+from wanedit.domain.limits import MODEL
+from wanedit.domain.request import BucketImage, InlineImage, StoredImage, UrlImage
+from wanedit.domain.timing import POLL_INTERVAL_SECONDS, STALE_SUBMITTING_SECONDS, backoff
 from wanedit.sidecar import load_document
+from wanedit.usecases.ending import Failure, fail
 
 logger = Logger(child=True)
-
-POLL_INTERVAL_SECONDS = 15.0  # the reference's recommended query interval
-# A SUBMITTING job older than this lost its worker between "create" and "record": reconcile it.
-STALE_SUBMITTING_SECONDS = 120.0
-THROTTLE_BACKOFF_BASE = 2.0
-THROTTLE_BACKOFF_CAP = 60.0
-
-
-def backoff(attempt: int, *, base: float = THROTTLE_BACKOFF_BASE, cap: float = THROTTLE_BACKOFF_CAP) -> float:
-    """Exponential backoff with full jitter: spreads a burst of throttled jobs over time."""
-    return random.uniform(0, min(cap, base * 2 ** max(attempt, 0)))
 
 
 def build_create_request(svc: Services, job: Job) -> CreateTaskRequest:
@@ -42,34 +37,31 @@ def build_create_request(svc: Services, job: Job) -> CreateTaskRequest:
     video_url = svc.objects.presign_get_version(
         job.video.key, job.video.version_id, svc.settings.presign_ttl_seconds
     )
-    media: list[dict[str, str]] = [{"type": "video", "url": video_url}]
-    images: list[dict[str, Any]] = job.request.get("reference_images", [])
-    for image in images:
-        if "key" in image:
-            url = svc.objects.presign_get_version(
-                image["key"], image.get("version_id"), svc.settings.presign_ttl_seconds
-            )
-        elif "url" in image:
-            url = image["url"]
-        else:
-            # data: URIs are too big for the job item; read them back from the version-pinned file.
-            url = _inline_image(svc, image["data_from"])
-        media.append({"type": "reference_image", "url": url})
-    body: dict[str, Any] = {"model": "wan2.7-videoedit", "input": {"prompt": job.prompt, "media": media}}
-    if job.request.get("negative_prompt"):
-        body["input"]["negative_prompt"] = job.request["negative_prompt"]
-    if job.request.get("parameters"):
-        body["parameters"] = job.request["parameters"]
-    return CreateTaskRequest.model_validate(body)
+    media = [Media(type="video", url=video_url)]
+    media += [Media(type="reference_image", url=_image_url(svc, image)) for image in job.request.images]
+    parameters = job.request.parameters
+    return CreateTaskRequest(
+        model=MODEL,
+        input=TaskInput(prompt=job.prompt, negative_prompt=job.request.negative_prompt or None, media=media),
+        parameters=parameters if parameters.as_dict() else None,
+    )
 
 
-def _inline_image(svc: Services, where: dict[str, Any]) -> str:
+def _image_url(svc: Services, image: StoredImage) -> str:
+    if isinstance(image, BucketImage):
+        return svc.objects.presign_get_version(image.key, image.version_id, svc.settings.presign_ttl_seconds)
+    if isinstance(image, UrlImage):
+        return image.url
+    return _inline_image(svc, image)
+
+
+def _inline_image(svc: Services, image: InlineImage) -> str:
     """A data: URI from the sidecar or defaults file version it was validated in (a JSON path)."""
-    info = svc.objects.head(where["key"], where.get("version_id"))
+    info = svc.objects.head(image.key, image.version_id)
     if info is None:
         raise RetryableError(None, None, "the file holding an inline image vanished before submission", None)
     value: Any = load_document(svc.objects.read_head(info, info.size))[0]
-    for step in where["path"]:
+    for step in image.path:
         value = value[step]
     return str(value)
 
@@ -95,34 +87,42 @@ def try_submit(svc: Services, job: Job) -> Job:
     withdrawn = _withdrawn(svc, claimed)
     if withdrawn:
         svc.store.release_slot(job.job_id)
-        return fail(svc, claimed, [JobState.SUBMITTING], "InputWithdrawn", withdrawn, to=JobState.CANCELED)
+        return fail(
+            svc, claimed, [JobState.SUBMITTING], Failure("InputWithdrawn", withdrawn, to=JobState.CANCELED)
+        )
+    return _create(svc, claimed)
+
+
+def _create(svc: Services, job: Job) -> Job:
+    """The one create call of a SUBMITTING job, and what its outcome makes of the job."""
     try:
-        request = build_create_request(svc, claimed)
-        created = svc.api.create_task(request)
+        created = svc.api.create_task(build_create_request(svc, job))
     except ThrottledError:
-        return _requeue(svc, claimed, throttled=True)
+        return _requeue(svc, job, throttled=True)
     except CreateOutcomeUnknown as error:
         logger.warning(
             "create outcome unknown; reconciling", extra={"job_id": job.job_id, "error": str(error)}
         )
-        return (
-            svc.store.transition(
-                job.job_id,
-                [JobState.SUBMITTING],
-                JobState.RECONCILING,
-                now=now,
-                next_poll_at=now + POLL_INTERVAL_SECONDS,
-            )
-            or claimed
-        )
+        return to_reconcile(svc, job, [JobState.SUBMITTING])
     except RetryableError:
-        return _requeue(svc, claimed, throttled=False)
+        return _requeue(svc, job, throttled=False)
     except FinalError as error:
         svc.store.release_slot(job.job_id)
         return fail(
-            svc, claimed, [JobState.SUBMITTING], error.code, error.message, request_id=error.request_id
+            svc, job, [JobState.SUBMITTING], Failure(error.code, error.message, request_id=error.request_id)
         )
-    return record_created(svc, claimed, created.output.task_id, created.request_id, [JobState.SUBMITTING])
+    return record_created(svc, job, created.output.task_id, created.request_id, [JobState.SUBMITTING])
+
+
+def to_reconcile(svc: Services, job: Job, expected: Collection[JobState]) -> Job:
+    """A create may have made a task: find it before ever creating another (the poller's reconcile)."""
+    now = svc.clock.now()
+    return (
+        svc.store.transition(
+            job.job_id, expected, JobState.RECONCILING, now=now, next_poll_at=now + POLL_INTERVAL_SECONDS
+        )
+        or job
+    )
 
 
 def _withdrawn(svc: Services, job: Job) -> str | None:
@@ -136,7 +136,7 @@ def _withdrawn(svc: Services, job: Job) -> str | None:
         current = svc.objects.head(source.key)
         if current is None:
             return f"{source.key} was deleted before the job was submitted; nothing was sent"
-        if (current.version_id or current.etag) != source.identity:
+        if current.identity != source.identity:
             return (
                 f"{source.key} was replaced by a newer version before the job was submitted; "
                 "the newer version is a job of its own"
@@ -149,13 +149,12 @@ def record_created(
     job: Job,
     task_id: str,
     request_id: str | None,
-    expected: list[JobState],
+    expected: Collection[JobState],
     status: str = "PENDING",
 ) -> Job:
     """The API has a task for this job: claim it (one job per task) and start polling it."""
     now = svc.clock.now()
     svc.store.claim_task(task_id, job.job_id, now)
-    request_ids = [*job.request_ids, request_id] if request_id else job.request_ids
     updated = svc.store.transition(
         job.job_id,
         expected,
@@ -164,7 +163,7 @@ def record_created(
         next_poll_at=now + POLL_INTERVAL_SECONDS,
         task_id=task_id,
         task_status=status,
-        request_ids=request_ids,
+        request_ids=job.with_request_id(request_id),
         submitted_at=now,
         submitting_since=None,
     )
@@ -173,6 +172,7 @@ def record_created(
 
 
 def _requeue(svc: Services, job: Job, *, throttled: bool) -> Job:
+    """Nothing was created: back to the queue, behind a jittered backoff (longer after each throttle)."""
     now = svc.clock.now()
     svc.store.release_slot(job.job_id)
     attempts = job.throttled + 1 if throttled else job.submit_attempts
@@ -188,138 +188,3 @@ def _requeue(svc: Services, job: Job, *, throttled: bool) -> Job:
         )
         or job
     )
-
-
-def fail(
-    svc: Services,
-    job: Job,
-    expected: list[JobState],
-    code: str | None,
-    message: str | None,
-    *,
-    to: JobState = JobState.FAILED,
-    request_id: str | None = None,
-    segment: int | None = None,
-) -> Job:
-    """End a job for good with a report in failed/ and a notification.
-
-    A long clip's segment gets neither: its parent is told (woken for the poller), which ends the
-    whole clip with one report naming the segment (`segment`, also in the event).
-
-    Report, then event, then the terminal transition: a crash before the transition leaves the job
-    in one of `expected`, so the next run ends it again (the report is rewritten, the event repeated:
-    at least once); the transition itself decides which worker ends the job. Marking it terminal
-    first would let a crash lose the report and the event for good (nothing revisits a terminal job).
-
-    That order needs the caller to hold the job (SUBMITTING, SUBMITTED under the single poller,
-    PERSISTING under its claim). A QUEUED job is not held (any submitter may take it at any moment):
-    there the transition goes first, so a lost race never announces an end that did not happen.
-    """
-    now = svc.clock.now()
-    if job.state not in expected:
-        return job
-    if job.parent_id is not None:
-        return _end_segment(svc, job, expected, code, message, to=to, request_id=request_id)
-    if JobState.QUEUED in expected:
-        return _fail_unheld(svc, job, expected, code, message, to=to, request_id=request_id)
-    report_key = svc.layout.failed_report_key(job.stem)
-    request_ids = [*job.request_ids, request_id] if request_id else job.request_ids
-    changes: dict[str, Any] = {
-        "error_code": code,
-        "error_message": message,
-        "request_ids": request_ids,
-        "finished_at": now,
-        "report_key": report_key,
-    }
-    ending = job.model_copy(update={"state": to, "updated_at": now, **changes})
-    svc.objects.put_json(
-        report_key,
-        failure_report(ending, now, segment=segment),
-        tags={"wanedit-job": job.job_id, "wanedit-state": to.value},
-    )
-    svc.notifier.publish(
-        DETAIL_FAILED,
-        event_detail(ending, error_code=code, error_message=message, report_key=report_key, segment=segment),
-    )
-    ended = svc.store.transition(job.job_id, expected, to, now=now, **changes)
-    if ended is None:
-        logger.warning("job ended elsewhere meanwhile", extra={"job_id": job.job_id, "state": to.value})
-        return svc.store.get(job.job_id) or job
-    logger.info("job ended", extra={"job_id": job.job_id, "state": to.value, "code": code})
-    return ended
-
-
-def _end_segment(
-    svc: Services,
-    job: Job,
-    expected: list[JobState],
-    code: str | None,
-    message: str | None,
-    *,
-    to: JobState,
-    request_id: str | None,
-) -> Job:
-    """End a segment's job quietly and wake its parent, whose poller look ends the whole clip."""
-    ended = _transition_to_end(svc, job, expected, code, message, to=to, request_id=request_id)
-    if ended is None:
-        return svc.store.get(job.job_id) or job
-    now = svc.clock.now()
-    svc.store.transition(
-        job.parent_id or "", [JobState.SEGMENTED], JobState.SEGMENTED, now=now, next_poll_at=now
-    )
-    logger.info("segment ended", extra={"job_id": job.job_id, "state": to.value, "code": code})
-    return ended
-
-
-def _transition_to_end(
-    svc: Services,
-    job: Job,
-    expected: list[JobState],
-    code: str | None,
-    message: str | None,
-    *,
-    to: JobState,
-    request_id: str | None,
-    report_key: str | None = None,
-) -> Job | None:
-    """The terminal transition with the error recorded (None: another worker moved the job first)."""
-    now = svc.clock.now()
-    request_ids = [*job.request_ids, request_id] if request_id else job.request_ids
-    return svc.store.transition(
-        job.job_id,
-        expected,
-        to,
-        now=now,
-        error_code=code,
-        error_message=message,
-        request_ids=request_ids,
-        finished_at=now,
-        report_key=report_key,
-    )
-
-
-def _fail_unheld(
-    svc: Services,
-    job: Job,
-    expected: list[JobState],
-    code: str | None,
-    message: str | None,
-    *,
-    to: JobState,
-    request_id: str | None,
-) -> Job:
-    now = svc.clock.now()
-    report_key = svc.layout.failed_report_key(job.stem)
-    ended = _transition_to_end(
-        svc, job, expected, code, message, to=to, request_id=request_id, report_key=report_key
-    )
-    if ended is None:
-        return svc.store.get(job.job_id) or job
-    svc.objects.put_json(
-        report_key, failure_report(ended, now), tags={"wanedit-job": job.job_id, "wanedit-state": to.value}
-    )
-    svc.notifier.publish(
-        DETAIL_FAILED, event_detail(ended, error_code=code, error_message=message, report_key=report_key)
-    )
-    logger.info("job ended", extra={"job_id": job.job_id, "state": to.value, "code": code})
-    return ended

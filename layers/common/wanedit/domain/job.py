@@ -1,51 +1,33 @@
-"""The job: one edit of one (video version, sidecar version), and the states it moves through.
+"""The job: one edit of one (video version, sidecar version), as the job store keeps it.
 
-WAITING_PAIR lives on a separate "half" record (a clip or sidecar still missing its partner);
-a job exists from QUEUED on. Every transition is a conditional write in the JobStore.
-
-A long clip (sidecar `"long_clip": "split"`, over 10 s) is a parent job that never holds a slot:
-SPLITTING -> SEGMENTED (one child job per 2-10 s segment, each an ordinary job) -> STITCHING ->
-PERSISTED. Children carry `parent_id`; they persist into the working prefix, not edited/.
+A long clip (sidecar ``"long_clip": "split"``, over 10 s) is a parent job that never holds a slot:
+it lists its segments, and each segment is an ordinary job (``parent_id`` set) that persists into
+the working prefix, not edited/. States and their moves: `wanedit.domain.lifecycle`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from enum import StrEnum
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wanedit.domain.lifecycle import JobState
+from wanedit.domain.request import EditRequest
+from wanedit.domain.usage import Usage
 
-class JobState(StrEnum):
-    QUEUED = "QUEUED"  # valid, waiting for a free slot (or backing off after Throttling)
-    SUBMITTING = "SUBMITTING"  # a worker holds a slot and is calling create
-    RECONCILING = "RECONCILING"  # create's outcome unknown: find the task before any resubmission
-    SUBMITTED = "SUBMITTED"  # the API has the task (task_status PENDING or RUNNING)
-    SUCCEEDED = "SUCCEEDED"  # the API finished; handed to the completion queue
-    PERSISTING = "PERSISTING"  # a completion worker is streaming the result into the bucket
-    PERSISTED = "PERSISTED"  # edited MP4 + manifest are in the bucket: done
-    REJECTED = "REJECTED"  # bad input, never sent to the API
-    FAILED = "FAILED"  # the API (or persisting the result) failed for good
-    CANCELED = "CANCELED"
-    EXPIRED = "EXPIRED"  # the task id or result outlived its 24 h
-    SPLITTING = "SPLITTING"  # long clip: waiting for (or in) the split worker
-    SEGMENTED = "SEGMENTED"  # long clip: its segments are jobs of their own; waiting for all of them
-    STITCHING = "STITCHING"  # long clip: a worker is stitching the edited segments
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_STATES
-
-    @property
-    def holds_slot(self) -> bool:
-        """States in which the job may occupy one of the account's concurrent task slots."""
-        return self in (JobState.SUBMITTING, JobState.RECONCILING, JobState.SUBMITTED)
-
-
-TERMINAL_STATES = frozenset(
-    {JobState.PERSISTED, JobState.REJECTED, JobState.FAILED, JobState.CANCELED, JobState.EXPIRED}
-)
+__all__ = [
+    "IMMUTABLE_FIELDS",
+    "Claim",
+    "Job",
+    "JobChanges",
+    "JobState",
+    "Segment",
+    "SourceObject",
+    "job_id_for",
+    "segment_job_id",
+]
 
 
 def segment_job_id(parent_id: str, index: int) -> str:
@@ -94,7 +76,7 @@ class Segment(BaseModel):
 
 
 class Job(BaseModel):
-    """What the JobStore keeps for a job; timestamps are epoch seconds."""
+    """What the job store keeps for a job; timestamps are epoch seconds."""
 
     model_config = ConfigDict(defer_build=True)  # built on first use, not at import (cold start)
 
@@ -106,7 +88,7 @@ class Job(BaseModel):
     video: SourceObject
     sidecar: SourceObject
     prompt: str
-    request: dict[str, Any] = Field(default_factory=dict)  # sidecar fields as validated (no URLs)
+    request: EditRequest = Field(default_factory=EditRequest)
     created_at: float
     updated_at: float
     next_poll_at: float | None = None
@@ -123,7 +105,7 @@ class Job(BaseModel):
     persist_started_at: float | None = None
     orig_prompt: str | None = None
     video_url: str | None = None
-    usage: dict[str, Any] | None = None
+    usage: Usage | None = None
     task_times: dict[str, str] = Field(default_factory=dict)  # submit/scheduled/end as the API gave them
     error_code: str | None = None
     error_message: str | None = None
@@ -137,3 +119,76 @@ class Job(BaseModel):
     task_retries: int = 0  # a segment whose task FAILED is submitted again, within bounds
     work_started_at: float | None = None  # when a split/stitch worker claimed the parent
     work_attempts: int = 0  # split/stitch attempts that ended in a transient failure, and the current
+
+    @property
+    def is_segment(self) -> bool:
+        return self.parent_id is not None
+
+    def with_request_id(self, request_id: str | None) -> list[str]:
+        """The request ids with one more (the API's id of the latest call about this job)."""
+        return [*self.request_ids, request_id] if request_id else list(self.request_ids)
+
+
+class JobChanges(TypedDict, total=False):
+    """The fields a store write may change beside the state (`None` clears a field).
+
+    The identity fields (id, bucket, stem, inputs, prompt, request, created_at) never change;
+    ``next_poll_at`` is the store's own argument, since it also decides the poller's lists.
+    """
+
+    task_id: str | None
+    task_status: str | None
+    request_ids: list[str]
+    submit_attempts: int
+    throttled: int
+    submitting_since: float | None
+    submitted_at: float | None
+    finished_at: float | None
+    first_unknown_at: float | None
+    persist_attempts: int
+    persist_started_at: float | None
+    orig_prompt: str | None
+    video_url: str | None
+    usage: Usage | None
+    task_times: dict[str, str]
+    error_code: str | None
+    error_message: str | None
+    output_key: str | None
+    manifest_key: str | None
+    report_key: str | None
+    segments: list[Segment]
+    task_retries: int
+    work_started_at: float | None
+    work_attempts: int
+
+
+IMMUTABLE_FIELDS = frozenset(
+    {
+        "job_id",
+        "state",
+        "bucket",
+        "stem",
+        "edit",
+        "video",
+        "sidecar",
+        "prompt",
+        "request",
+        "created_at",
+        "parent_id",
+        "segment_index",
+    }
+)
+"""Set when the job is made. With ``updated_at`` and ``next_poll_at`` (the store's own), JobChanges
+holds the rest."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The job is still held as its worker took it: `field` was set at `since` (None: never taken).
+
+    A worker taking over a claim older than the previous worker's timeout states the claim it saw, so
+    of two workers taking over at once only one succeeds.
+    """
+
+    field: Literal["persist_started_at", "work_started_at"]
+    since: float | None

@@ -1,0 +1,221 @@
+"""What the use cases need from the world, as Protocols.
+
+The adapters (DynamoDB, S3, SQS, EventBridge/SNS, the result download) and the API client
+implement them for real; the unit tests' in-memory fakes implement them too, so every decision of
+the use cases is tested without moto or HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Unpack
+
+from wanedit.domain.job import Claim, Job, JobChanges
+from wanedit.domain.lifecycle import JobState
+from wanedit.media.reader import RangeReader
+
+if TYPE_CHECKING:
+    from wanedit.dashscope.models import (
+        CreateTaskRequest,
+        CreateTaskResponse,
+        TaskList,
+        TaskListItem,
+        TaskResponse,
+        TaskStatus,
+    )
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object version as S3 describes it."""
+
+    key: str
+    size: int
+    etag: str
+    version_id: str | None
+    content_type: str | None = None
+
+    @property
+    def identity(self) -> str:
+        return self.version_id or self.etag
+
+
+@dataclass(frozen=True)
+class HalfRecord:
+    """A clip or sidecar that arrived alone and waits for its partner (WAITING_PAIR)."""
+
+    stem: str
+    kind: str
+    key: str
+    version: str
+    updated_at: float
+
+
+class JobStore(Protocol):
+    """Jobs, their moves along the lifecycle, task ownership and the account's task slots.
+
+    Every write is conditional: a move names the states it comes from (and the store refuses one
+    the lifecycle does not allow), so of two workers racing on one job only one wins; the loser
+    gets None. ``next_poll_at`` keeps a non-terminal job on the poller's lists.
+    """
+
+    def put_new(self, job: Job) -> bool: ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def transition(
+        self,
+        job_id: str,
+        expected: Iterable[JobState],
+        to: JobState,
+        *,
+        now: float,
+        next_poll_at: float | None = None,
+        **changes: Unpack[JobChanges],
+    ) -> Job | None: ...
+
+    def reschedule(
+        self, job_id: str, state: JobState, *, now: float, next_poll_at: float, **changes: Unpack[JobChanges]
+    ) -> Job | None:
+        """Look at the job again at `next_poll_at`, in its state (recording what was seen, if anything)."""
+        ...
+
+    def claim(
+        self,
+        job_id: str,
+        state: JobState,
+        held: Claim,
+        *,
+        now: float,
+        next_poll_at: float,
+        **changes: Unpack[JobChanges],
+    ) -> Job | None:
+        """Take the job for a worker in its state, if it is still held as `held` says."""
+        ...
+
+    def active(self, limit: int = 100) -> list[Job]:
+        """Every job the poller follows (not the queued ones), most overdue first."""
+        ...
+
+    def queued(self, now: float, limit: int) -> list[Job]:
+        """Queued jobs ready to be submitted, first come first served."""
+        ...
+
+    def next_poll_due(self) -> float | None: ...
+
+    def next_queued_due(self) -> float | None: ...
+
+    def list_jobs(self, limit: int = 1000) -> list[Job]: ...
+
+    def record_half(
+        self, bucket: str, stem: str, *, kind: str, key: str, version: str, now: float
+    ) -> None: ...
+
+    def clear_half(self, bucket: str, stem: str) -> None: ...
+
+    def waiting_halves(self) -> list[HalfRecord]: ...
+
+    def claim_task(self, task_id: str, job_id: str, now: float) -> bool: ...
+
+    def task_owner(self, task_id: str) -> str | None: ...
+
+    def acquire_slot(self, job_id: str, cap: int, now: float) -> bool: ...
+
+    def release_slot(self, job_id: str) -> None: ...
+
+    def slot_holders(self) -> dict[str, float]: ...
+
+
+class ObjectStore(Protocol):
+    """The bucket: ranged reads for validation, presigned URLs for the API, writes of results."""
+
+    bucket: str
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None: ...
+
+    def range_reader(self, info: ObjectInfo) -> RangeReader: ...
+
+    def read_head(self, info: ObjectInfo, max_bytes: int) -> bytes: ...
+
+    def presign_get_version(self, key: str, version_id: str | None, ttl_seconds: int) -> str: ...
+
+    def put_json(
+        self, key: str, document: Mapping[str, Any], *, tags: Mapping[str, str] | None = None
+    ) -> None: ...
+
+    def tag_version(self, key: str, version_id: str | None, tags: Mapping[str, str]) -> bool: ...
+
+    def download_version(self, key: str, version_id: str | None, path: str) -> None: ...
+
+    def upload_file(
+        self, key: str, path: str, *, content_type: str, tags: Mapping[str, str] | None = None
+    ) -> ObjectInfo: ...
+
+    def upload_stream(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        *,
+        content_type: str = "video/mp4",
+        tags: Mapping[str, str] | None = None,
+    ) -> int: ...
+
+    def delete_prefix(self, prefix: str) -> int: ...
+
+
+class TaskApi(Protocol):
+    """The wan2.7-videoedit API (`wanedit.dashscope.DashScopeClient`)."""
+
+    base_url: str
+
+    def create_task(self, request: CreateTaskRequest) -> CreateTaskResponse: ...
+
+    def get_task(self, task_id: str) -> TaskResponse: ...
+
+    def cancel_task(self, task_id: str) -> str: ...
+
+    def list_tasks(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        status: TaskStatus | str | None = None,
+        model_name: str | None = None,
+        page_no: int = 1,
+        page_size: int = 10,
+    ) -> TaskList: ...
+
+    def iter_tasks(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        status: TaskStatus | str | None = None,
+        model_name: str | None = None,
+        page_size: int = 100,
+        max_pages: int = 50,
+    ) -> Iterator[TaskListItem]: ...
+
+
+class Notifier(Protocol):
+    """Announces an outcome (EventBridge for rules, SNS for people)."""
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None: ...
+
+
+M_contra = TypeVar("M_contra", contravariant=True)
+
+
+class Queue(Protocol[M_contra]):
+    """Hands a message to the function behind a queue."""
+
+    def send(self, message: M_contra) -> None: ...
+
+
+class ResultDownloader(Protocol):
+    """Streams a finished task's result URL: (content length or None, chunks)."""
+
+    def open(self, url: str) -> AbstractContextManager[tuple[int | None, Iterator[bytes]]]: ...
