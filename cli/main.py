@@ -272,19 +272,14 @@ def _cancel(args: argparse.Namespace, target: Target) -> int:
 # ------------------------------------------------------------------------------------ redrive
 
 
-def _longclip_message_problem(body: str) -> str | None:
-    """Can the LongClipFunction take this? It needs {"action": "split"|"stitch", "job_id": "..."}."""
-    from wanedit.usecases.redrive import completion_message_problem
-
-    problem = completion_message_problem(body)  # a JSON object with a job_id
-    if problem is None and json.loads(body).get("action") not in ("split", "stitch"):
-        return "action is not split or stitch"
-    return problem
-
-
 def _redrive(args: argparse.Namespace, target: Target) -> int:
     from wanedit.adapters.messaging import DeadLetterQueue
-    from wanedit.usecases.redrive import completion_message_problem, ingest_message_problem, redrive
+    from wanedit.usecases.redrive import (
+        completion_message_problem,
+        ingest_message_problem,
+        long_clip_message_problem,
+        redrive,
+    )
 
     sqs = target.client("sqs")
     queues = {
@@ -293,7 +288,7 @@ def _redrive(args: argparse.Namespace, target: Target) -> int:
         "longclip": (
             target.longclip_dlq_url,
             target.settings.long_clip_queue_url,
-            _longclip_message_problem,
+            long_clip_message_problem,
         ),
     }
     chosen = queues if args.queue == "all" else {args.queue: queues[args.queue]}

@@ -56,7 +56,7 @@ def test_a_27_s_clip_comes_back_as_one_seamless_edited_mp4(stack, outcomes, medi
     # One seed, prompt and parameter set for every task.
     bodies = stack.emulator.counters["created_bodies"]
     assert len({json.dumps(b["parameters"], sort_keys=True) for b in bodies}) == 1
-    assert bodies[0]["parameters"]["seed"] == parent.request["parameters"]["seed"]
+    assert bodies[0]["parameters"]["seed"] == parent.request.parameters.seed
     assert {b["input"]["prompt"] for b in bodies} == {parent.prompt}
 
     out = tmp_path / "walk.mp4"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+from tests.conftest import load_event
 from tests.faults.harness import Harness, Plan
 from wanedit.domain.lifecycle import JobState
 from wanedit.usecases.redrive import (
     completion_message_problem,
     ingest_message_problem,
+    long_clip_message_problem,
     redrive,
 )
 
@@ -77,9 +79,13 @@ def test_a_message_that_dies_again_does_not_loop(clip: bytes) -> None:
 
 
 def test_message_checks() -> None:
-    event = {"detail": {"bucket": {"name": "b"}, "object": {"key": "incoming/a.mp4"}}}
-    assert ingest_message_problem(json.dumps(event)) is None
+    [record] = load_event("submit_sqs_object_created.json")["Records"][:1]
+    assert ingest_message_problem(record["body"]) is None  # an S3 event as EventBridge delivers it
     assert ingest_message_problem("[]") == "not a JSON object"
     assert ingest_message_problem(json.dumps({"detail": {"bucket": {"name": "b"}}})) is not None
     assert completion_message_problem(json.dumps({"job_id": "j-1"})) is None
     assert completion_message_problem(json.dumps({"job": "j-1"})) == "no job_id"
+    assert long_clip_message_problem(json.dumps({"action": "split", "job_id": "j-1"})) is None
+    assert long_clip_message_problem(json.dumps({"action": "merge", "job_id": "j-1"})) == (
+        "action: Input should be 'split' or 'stitch'"
+    )

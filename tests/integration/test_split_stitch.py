@@ -16,8 +16,9 @@ import pytest
 
 from local.emulator.render import SOUND_WORDS, inspect_video, pick_size, render
 from local.samplemedia import beep_onsets, make_clip, probe, read_frame_marks
+from wanedit.segments.soundcheck import audio_changed
 from wanedit.segments.split import SegmentFile, _scan, split_clip
-from wanedit.segments.stitch import StitchPart, audio_changed, stitch
+from wanedit.segments.stitch import StitchPart, stitch
 
 FPS = 12
 

@@ -12,13 +12,12 @@ from tests.unit import mediafiles as mf
 from tests.unit.fakes import make_job
 from wanedit.domain.limits import MAX_IMAGE_BYTES, MAX_VIDEO_BYTES
 from wanedit.media import BytesRangeReader, ImageInfo, ProbeError, VideoInfo, probe_image, probe_video
+from wanedit.media_checks import check_image, check_video
 from wanedit.problems import Problem, safe_value
 from wanedit.reports import rejection_report
 from wanedit.sidecar import Sidecar
 from wanedit.validation import (
-    check_image,
     check_keys,
-    check_video,
     image_keys,
     resolve_key,
     validate_request,

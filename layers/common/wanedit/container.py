@@ -63,19 +63,10 @@ def build_services(
     from wanedit.adapters.jobstore import DynamoJobStore
     from wanedit.adapters.messaging import EventNotifier, SqsQueue
     from wanedit.adapters.s3 import S3ObjectStore
-    from wanedit.adapters.secrets import ApiKeyFromSecret
-    from wanedit.dashscope import DashScopeClient, endpoint_for
 
     def client(service: str) -> Any:
         return aws.client(service) if aws is not None else None
 
-    if api_key is None:
-        api_key = ApiKeyFromSecret(settings.api_key_secret_id, client=client("secretsmanager"))
-    base_url = api_base_url or endpoint_for(
-        settings.dashscope_region,
-        workspace_id=settings.dashscope_workspace_id or None,
-        base_url=settings.dashscope_base_url or None,
-    )
     sqs = client("sqs")
     return Services(
         settings=settings,
@@ -85,7 +76,7 @@ def build_services(
             resource=aws.resource("dynamodb") if aws is not None else None,
         ),
         objects=S3ObjectStore(settings.bucket_name, client=client("s3")),
-        api=DashScopeClient(api_key, base_url),
+        api=_api_client(settings, api_key, api_base_url, client("secretsmanager")),
         notifier=EventNotifier(
             event_bus=settings.event_bus_name,
             topic_arn=settings.topic_arn,
@@ -97,6 +88,20 @@ def build_services(
         long_clips=SqsQueue(settings.long_clip_queue_url, name="LongClipQueue", client=sqs),
         clock=clock or SystemClock(),
     )
+
+
+def _api_client(settings: Settings, api_key: Any, base_url: str | None, secrets_client: Any) -> TaskApi:
+    from wanedit.adapters.secrets import ApiKeyFromSecret
+    from wanedit.dashscope import DashScopeClient, endpoint_for
+
+    if api_key is None:
+        api_key = ApiKeyFromSecret(settings.api_key_secret_id, client=secrets_client)
+    url = base_url or endpoint_for(
+        settings.dashscope_region,
+        workspace_id=settings.dashscope_workspace_id or None,
+        base_url=settings.dashscope_base_url or None,
+    )
+    return DashScopeClient(api_key, url)
 
 
 _installed: Services | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -9,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -17,6 +19,30 @@ from wanedit.ports import ObjectInfo
 # S3 multipart parts must be >= 5 MiB (except the last); 8 MiB keeps memory low and part count sane
 # (a 100 MB result is 13 parts).
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
+
+
+class _ChunkStream(io.RawIOBase):
+    """A non-seekable file over an iterator of chunks (s3transfer reads uploads from files)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = memoryview(b"")
+        self.total = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        self.total += count
+        return count
 
 
 class S3RangeReader:
@@ -163,6 +189,29 @@ class S3ObjectStore:
 
     def get_json(self, key: str) -> Any:
         return json.loads(self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def upload_stream_s3transfer(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        *,
+        content_type: str = "video/mp4",
+        part_size: int = DEFAULT_PART_SIZE,
+        tags: Mapping[str, str] | None = None,
+    ) -> int:
+        """Stream `chunks` into `key` with s3transfer (multipart; the upload is aborted on failure)."""
+        extra: dict[str, Any] = {"ContentType": content_type}
+        if tags:
+            extra["Tagging"] = urlencode(tags)
+        source = _ChunkStream(chunks)
+        config = TransferConfig(
+            multipart_threshold=part_size,
+            multipart_chunksize=part_size,
+            max_concurrency=1,
+            max_in_memory_upload_chunks=1,
+        )
+        self._client.upload_fileobj(io.BufferedReader(source, part_size), self.bucket, key, ExtraArgs=extra, Config=config)
+        return source.total
 
     def upload_stream(
         self,

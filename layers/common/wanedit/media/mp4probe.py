@@ -60,6 +60,26 @@ def probe_video(reader: RangeReader) -> VideoInfo:
     window = _Window(reader)
     ftyp = moov = None
     has_mdat = fragmented = False
+    for offset, box_size, kind, header_len in _top_level_boxes(window, size):
+        if kind == b"ftyp":
+            ftyp = window.read(offset + header_len, min(box_size - header_len, 4096))
+        elif kind == b"moov":
+            moov = _read_moov(window, offset, box_size, header_len)
+        elif kind == b"mdat":
+            has_mdat = True
+        elif kind == b"moof":
+            fragmented = True
+            if moov is not None:
+                break  # fragments follow to the end; walking them all would cost a read each
+    if moov is None:
+        raise ProbeError("no moov box: not a playable MP4/MOV (or an upload that was cut short)")
+    if not has_mdat and not fragmented:
+        raise ProbeError("no mdat box: the file holds no media data")
+    return _describe(ftyp, moov, size, fragmented)
+
+
+def _top_level_boxes(window: _Window, size: int) -> Iterator[tuple[int, int, bytes, int]]:
+    """(offset, size, type, header length) of each top-level box, checked to be whole and plausible."""
     offset = count = 0
     while offset < size:
         count += 1
@@ -74,26 +94,17 @@ def probe_video(reader: RangeReader) -> VideoInfo:
                 f"the file is truncated: box '{_name(kind)}' at byte {offset:,} needs {box_size:,} bytes "
                 f"but the file ends at {size:,}; upload the complete file"
             )
-        if kind == b"ftyp":
-            ftyp = window.read(offset + header_len, min(box_size - header_len, 4096))
-        elif kind == b"moov":
-            if box_size > MAX_MOOV_BYTES:
-                raise ProbeError(f"the moov box is {box_size:,} bytes (more than 16 MB); re-export the video")
-            moov = window.read(offset + header_len, box_size - header_len)
-            if len(moov) != box_size - header_len:
-                raise ProbeError("the file ended inside its moov box; upload the complete file")
-        elif kind == b"mdat":
-            has_mdat = True
-        elif kind == b"moof":
-            fragmented = True
-            if moov is not None:
-                break  # fragments follow to the end; walking them all would cost a read each
+        yield offset, box_size, kind, header_len
         offset += box_size
-    if moov is None:
-        raise ProbeError("no moov box: not a playable MP4/MOV (or an upload that was cut short)")
-    if not has_mdat and not fragmented:
-        raise ProbeError("no mdat box: the file holds no media data")
-    return _describe(ftyp, moov, size, fragmented)
+
+
+def _read_moov(window: _Window, offset: int, box_size: int, header_len: int) -> bytes:
+    if box_size > MAX_MOOV_BYTES:
+        raise ProbeError(f"the moov box is {box_size:,} bytes (more than 16 MB); re-export the video")
+    moov = window.read(offset + header_len, box_size - header_len)
+    if len(moov) != box_size - header_len:
+        raise ProbeError("the file ended inside its moov box; upload the complete file")
+    return moov
 
 
 class _Window:

@@ -111,6 +111,17 @@ def split_clip(
 
 
 def _scan(ic: Any, vs: Any) -> _Scan:
+    pts, keys, end = _demux_times(ic, vs)
+    order = sorted(pts)
+    if len(set(order)) != len(order):
+        raise ValueError("the video has frames with the same timestamp")
+    if end is None or end <= order[-1]:  # no packet durations: the last frame lasts like the one before
+        end = order[-1] + (order[-1] - order[-2] if len(order) > 1 else 1)
+    return _Scan(pts, order, end, _clean_keyframes(pts, keys, end))
+
+
+def _demux_times(ic: Any, vs: Any) -> tuple[list[int], set[int], int | None]:
+    """Every video packet's pts in decode order, the positions of keyframes, and where the last ends."""
     pts: list[int] = []
     keys: set[int] = set()
     end = None
@@ -126,13 +137,12 @@ def _scan(ic: Any, vs: Any) -> _Scan:
             end = packet.pts + packet.duration if end is None else max(end, packet.pts + packet.duration)
     if not pts:
         raise ValueError("the video stream has no frames")
-    order = sorted(pts)
-    if len(set(order)) != len(order):
-        raise ValueError("the video has frames with the same timestamp")
-    if end is None or end <= order[-1]:  # no packet durations: the last frame lasts like the one before
-        end = order[-1] + (order[-1] - order[-2] if len(order) > 1 else 1)
-    # suffix minimum of pts, to tell clean keyframes (nothing after them is shown before them)
-    later = [0] * len(pts)
+    return pts, keys, end
+
+
+def _clean_keyframes(pts: list[int], keys: set[int], end: int) -> list[int]:
+    """Decode positions of keyframes nothing after which is shown before them (position 0 included)."""
+    later = [0] * len(pts)  # suffix minimum of pts
     low = end
     for k in range(len(pts) - 1, -1, -1):
         later[k] = low
@@ -143,7 +153,7 @@ def _scan(ic: Any, vs: Any) -> _Scan:
         if k in keys and shown < pts[k] < later[k]:
             clean.append(k)
         shown = max(shown, pts[k])
-    return _Scan(pts, order, end, clean)
+    return clean
 
 
 def _rotation(source: Path) -> int:

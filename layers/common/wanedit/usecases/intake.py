@@ -38,6 +38,7 @@ from wanedit.sidecar import (
     load_document,
     sidecar_size_problem,
 )
+from wanedit.usecases.ending import output_tags
 from wanedit.usecases.longclip.segments import begin, needs_split, with_fixed_seed
 from wanedit.usecases.submission import try_submit
 from wanedit.validation import check_edit, probe, resolve_key
@@ -206,38 +207,15 @@ def _start_job(
     job_id = job_id_for(bucket, video.key, video.identity, asking.key, asking.identity, recipe.name or "")
     if svc.store.get(job_id) is not None:
         return "duplicate"
-    now = svc.clock.now()
     svc.store.clear_half(bucket, stem)
     problems = recipe.problems + _check(svc, video, asking, recipe.sidecar, video_found, ambiguous)
-    output_stem = f"{stem}.{recipe.name}" if recipe.name else stem
-    parsed = recipe.sidecar
-    split = not problems and needs_split(parsed, video_found)
-    request = (
-        _request_record(svc, parsed, recipe, asking, files) if parsed and not problems else EditRequest()
-    )
-    job = Job(
-        job_id=job_id,
-        state=JobState.REJECTED if problems else (JobState.SPLITTING if split else JobState.QUEUED),
-        bucket=bucket,
-        stem=output_stem,
-        edit=recipe.name,
-        video=_source(video),
-        sidecar=_source(asking),
-        prompt=parsed.prompt if parsed else "",
-        request=with_fixed_seed(request, job_id) if split else request,
-        created_at=now,
-        updated_at=now,
-        next_poll_at=None if problems else (now + RESEND_AFTER_SECONDS if split else now),
-        finished_at=now if problems else None,
-        report_key=svc.layout.failed_report_key(output_stem) if problems else None,
-    )
-    if problems:
-        # Report first: writing it again is harmless, while a crash after the put would lose it.
-        _write_rejection(svc, job, problems)
-        if svc.store.put_new(job):
-            _announce_rejection(svc, job, problems)
-            return "rejected"
-        return "duplicate"
+    if problems or recipe.sidecar is None:
+        return _reject(svc, _new_job(svc, job_id, stem, video, asking, recipe, JobState.REJECTED), problems)
+    split = needs_split(recipe.sidecar, video_found)
+    job = _new_job(svc, job_id, stem, video, asking, recipe, JobState.SPLITTING if split else JobState.QUEUED)
+    job.request = _request_record(svc, recipe.sidecar, recipe, asking, files)
+    if split:
+        job.request = with_fixed_seed(job.request, job_id)
     if not svc.store.put_new(job):
         return "duplicate"
     if split:
@@ -245,6 +223,55 @@ def _start_job(
         return "splitting"
     logger.info("job queued", extra={"job_id": job_id, "video": video.key, "edit": recipe.name})
     return _SUBMISSION_OUTCOMES.get(try_submit(svc, job).state, "failed")
+
+
+def _new_job(
+    svc: Services,
+    job_id: str,
+    stem: str,
+    video: ObjectInfo,
+    asking: ObjectInfo,
+    recipe: Recipe,
+    state: JobState,
+) -> Job:
+    """The job as it is created: REJECTED (ended at once), SPLITTING or QUEUED (on the poller's lists)."""
+    now = svc.clock.now()
+    output_stem = f"{stem}.{recipe.name}" if recipe.name else stem
+    rejected = state is JobState.REJECTED
+    return Job(
+        job_id=job_id,
+        state=state,
+        bucket=svc.objects.bucket,
+        stem=output_stem,
+        edit=recipe.name,
+        video=_source(video),
+        sidecar=_source(asking),
+        prompt=recipe.sidecar.prompt if recipe.sidecar else "",
+        created_at=now,
+        updated_at=now,
+        next_poll_at=None
+        if rejected
+        else (now + RESEND_AFTER_SECONDS if state is JobState.SPLITTING else now),
+        finished_at=now if rejected else None,
+        report_key=svc.layout.failed_report_key(output_stem) if rejected else None,
+    )
+
+
+def _reject(svc: Services, job: Job, problems: list[Problem]) -> Outcome:
+    """A job refused before any call: the report first (writing it again is harmless, while a crash
+    after the put would lose it), then the record, which decides who announces it."""
+    svc.objects.put_json(
+        job.report_key or svc.layout.failed_report_key(job.stem),
+        rejection_report(job, problems, svc.clock.now()),
+        tags=output_tags(job),
+    )
+    if not svc.store.put_new(job):
+        return "duplicate"
+    svc.notifier.publish(
+        DETAIL_REJECTED, event_detail(job, report_key=job.report_key, problems=[p.field for p in problems])
+    )
+    logger.info("input rejected", extra={"job_id": job.job_id, "problems": len(problems)})
+    return "rejected"
 
 
 def _check(
@@ -325,19 +352,3 @@ def _stored_images(
                 )
             )
     return images
-
-
-def _write_rejection(svc: Services, job: Job, problems: list[Problem]) -> None:
-    svc.objects.put_json(
-        job.report_key or svc.layout.failed_report_key(job.stem),
-        rejection_report(job, problems, svc.clock.now()),
-        tags={"wanedit-job": job.job_id, "wanedit-state": JobState.REJECTED.value},
-    )
-
-
-def _announce_rejection(svc: Services, job: Job, problems: list[Problem]) -> None:
-    svc.notifier.publish(
-        DETAIL_REJECTED,
-        event_detail(job, report_key=job.report_key, problems=[p.field for p in problems]),
-    )
-    logger.info("input rejected", extra={"job_id": job.job_id, "problems": len(problems)})
