@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Row, fmt_ratio, sample_clip, workdir
+from wanedit.domain.limits import MODEL
 
 SIZE = 100_000_000
 RUNS = 3
@@ -147,7 +148,7 @@ def _result_url(big: Path, rate: float | None) -> tuple[Any, str]:
     ).start()
     headers = {"Authorization": "Bearer sk-bench", "X-DashScope-Async": "enable"}
     body = {
-        "model": "wan2.7-videoedit",
+        "model": MODEL,
         "input": {"prompt": "bench", "media": [{"type": "video", "url": "http://127.0.0.1:9/in.mp4"}]},
     }
     created = requests.post(

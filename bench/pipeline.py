@@ -376,8 +376,8 @@ def run_pipeline(
         svc = dataclasses.replace(
             svc,
             clock=BenchClock(manual, meanwhile),
-            api=api,  # type: ignore[arg-type]
-            completion=completion,  # type: ignore[arg-type]
+            api=api,
+            completion=completion,
         )
         container.install(svc)
 

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from bench.common import Row, percentile, sample_clip
+from wanedit.domain.limits import MODEL
 
 PAIRS = 50
 SPACING = 0.3
@@ -89,7 +90,7 @@ def trigger_rows() -> list[Row]:
             url = svc.objects.presign_get_version(key, None, 3600)
             request = CreateTaskRequest.model_validate(
                 {
-                    "model": "wan2.7-videoedit",
+                    "model": MODEL,
                     "input": {"prompt": "direct", "media": [{"type": "video", "url": url}]},
                     "parameters": {"resolution": "720P"},
                 }

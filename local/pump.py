@@ -25,6 +25,12 @@ import boto3
 
 from local.resources import LocalResources
 from wanedit.clock import Clock
+from wanedit.domain.timing import (
+    COMPLETE_FUNCTION_TIMEOUT_SECONDS,
+    LONG_CLIP_FUNCTION_TIMEOUT_SECONDS,
+    POLL_FUNCTION_TIMEOUT_SECONDS,
+    SUBMIT_FUNCTION_TIMEOUT_SECONDS,
+)
 
 # What the pump plays, as template.yaml declares it (tests/infra checks that they agree): each
 # function's logical ID, its SQS event source's BatchSize, and the Timeout and MemorySize its
@@ -36,7 +42,12 @@ FUNCTIONS = {
     "longclip": "LongClipFunction",
 }
 BATCH_SIZES = {"submit": 10, "complete": 1, "longclip": 1}
-TIMEOUT_SECONDS = {"submit": 60.0, "poll": 60.0, "complete": 900.0, "longclip": 900.0}
+TIMEOUT_SECONDS = {
+    "submit": SUBMIT_FUNCTION_TIMEOUT_SECONDS,
+    "poll": POLL_FUNCTION_TIMEOUT_SECONDS,
+    "complete": COMPLETE_FUNCTION_TIMEOUT_SECONDS,
+    "longclip": LONG_CLIP_FUNCTION_TIMEOUT_SECONDS,
+}
 MEMORY_MB = {"submit": 512, "poll": 512, "complete": 512, "longclip": 3008}
 POLL_TIMEOUT_SECONDS = TIMEOUT_SECONDS["poll"]
 

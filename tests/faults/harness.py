@@ -216,6 +216,7 @@ class Harness:
         key = ApiKeyFromSecret(base.settings.api_key_secret_id)
         rest = DashScopeClient(key, base.api.base_url, sleep=self.stack.clock.sleep, rng=random.Random(1))
         create = DashScopeClient(key, base.api.base_url, timeout=CREATE_TIMEOUT, sleep=self.stack.clock.sleep)
+        assert isinstance(base.objects, S3ObjectStore)
         objects = S3ObjectStore(base.settings.bucket_name, client=Proxy("s3", base.objects._client, self.ic))
         self.svc = dataclasses.replace(
             base,
@@ -229,7 +230,7 @@ class Harness:
             completion=Proxy("completion", base.completion, self.ic),
             downloader=Proxy("downloader", base.downloader, self.ic),
         )
-        container.install(self.svc)  # type: ignore[arg-type]
+        container.install(self.svc)
         for function in ("submit", "poll", "complete"):
             # Powertools adds its own handler to the "wanedit" logger on first import, unless the
             # logger has one already: import them before the capture is attached.

@@ -330,6 +330,7 @@ class FakeApi:
         self.tasks: dict[str, FakeTask] = {}
         self.errors: dict[str, list[Exception]] = {"create": [], "get": [], "list": [], "cancel": []}
         self.calls: dict[str, int] = {"create": 0, "get": 0, "list": 0, "cancel": 0}
+        self.list_windows: list[float] = []  # seconds each list call spanned
         self.made_despite_error = False  # the next create error still makes a task (a lost answer)
         self._ids = itertools.count(1)
 
@@ -426,6 +427,7 @@ class FakeApi:
         page_size: int = 10,
     ) -> TaskList:
         self._call("list")
+        self.list_windows.append(end.timestamp() - start.timestamp())
         window = [t for t in self.tasks.values() if start.timestamp() <= t.created_at <= end.timestamp()]
         window.sort(key=lambda t: t.created_at, reverse=True)
         page = window[(page_no - 1) * page_size : page_no * page_size]

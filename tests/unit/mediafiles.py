@@ -144,5 +144,14 @@ def image(fmt: str, mode: str = "RGB", width: int = 320, height: int = 240, **sa
     return out.getvalue()
 
 
+COLORS: dict[str, int | tuple[int, ...]] = {
+    "RGB": (200, 80, 40),
+    "RGBA": (200, 80, 40, 128),
+    "LA": (90, 128),
+    "L": 90,
+    "P": 1,
+}
+
+
 def _color(mode: str) -> int | tuple[int, ...]:
-    return {"RGB": (200, 80, 40), "RGBA": (200, 80, 40, 128), "LA": (90, 128), "L": 90, "P": 1}[mode]
+    return COLORS[mode]

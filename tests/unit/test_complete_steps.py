@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.unit.fakes import World, make_job, world
@@ -17,7 +19,7 @@ from wanedit.usecases.complete import MAX_PERSIST_ATTEMPTS, PersistRetry, persis
 URL = "https://results.example/t-1.mp4?Expires=1"
 
 
-def succeeded(w: World, **fields: object) -> Job:
+def succeeded(w: World, **fields: Any) -> Job:
     """A job whose task t-1 succeeded (as the poller leaves it)."""
     w.api.unclaimed_task(at=w.clock.now(), status=TaskStatus.SUCCEEDED)
     job = make_job(w, task_id="t-1", **fields)
