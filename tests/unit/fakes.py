@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any
 
 from wanedit.container import Services
 from wanedit.dashscope import (
@@ -27,11 +27,11 @@ from wanedit.dashscope import (
     TaskResponse,
     TaskStatus,
 )
-from wanedit.domain.job import Claim, Job, JobChanges, SourceObject
-from wanedit.domain.lifecycle import JobState, check_initial, check_transition
+from wanedit.domain.job import Job, SourceObject
+from wanedit.domain.lifecycle import JobState, check_initial
 from wanedit.domain.request import EditParameters, EditRequest
 from wanedit.media.reader import BytesRangeReader
-from wanedit.ports import HalfRecord, ObjectInfo
+from wanedit.ports import ConditionalWrite, HalfRecord, JobStore, ObjectInfo
 from wanedit.settings import Settings
 
 START = 1_800_000_000.0
@@ -56,7 +56,7 @@ class FakeClock:
 # --------------------------------------------------------------------------- job store
 
 
-class FakeJobStore:
+class FakeJobStore(JobStore):
     """`wanedit.ports.JobStore` in memory, with the DynamoDB adapter's semantics."""
 
     def __init__(self) -> None:
@@ -79,56 +79,26 @@ class FakeJobStore:
         job = self.jobs.get(job_id)
         return job.model_copy(deep=True) if job else None
 
-    def transition(
-        self,
-        job_id: str,
-        expected: Iterable[JobState],
-        to: JobState,
-        *,
-        now: float,
-        next_poll_at: float | None = None,
-        **changes: Unpack[JobChanges],
-    ) -> Job | None:
-        expected = list(expected)
-        check_transition(expected, to)
-        job = self.jobs.get(job_id)
-        if job is None or job.state not in expected:
+    def write(self, write: ConditionalWrite) -> Job | None:
+        job = self.jobs.get(write.job_id)
+        held = write.held
+        if job is None or job.state not in write.states or (held and getattr(job, held.field) != held.since):
             return None
-        self.moves.append((job_id, job.state, to))
-        return self._write(job, to, now, next_poll_at, changes)
-
-    def reschedule(
-        self, job_id: str, state: JobState, *, now: float, next_poll_at: float, **changes: Unpack[JobChanges]
-    ) -> Job | None:
-        job = self.jobs.get(job_id)
-        if job is None or job.state is not state:
-            return None
-        return self._write(job, state, now, next_poll_at, changes)
-
-    def claim(
-        self,
-        job_id: str,
-        state: JobState,
-        held: Claim,
-        *,
-        now: float,
-        next_poll_at: float,
-        **changes: Unpack[JobChanges],
-    ) -> Job | None:
-        job = self.jobs.get(job_id)
-        if job is None or job.state is not state or getattr(job, held.field) != held.since:
-            return None
-        return self._write(job, state, now, next_poll_at, changes)
-
-    def _write(
-        self, job: Job, state: JobState, now: float, next_poll_at: float | None, changes: Mapping[str, Any]
-    ) -> Job:
-        scheduled = next_poll_at if next_poll_at is not None and not state.is_terminal else None
+        if write.to is not job.state:
+            self.moves.append((job.job_id, job.state, write.to))
+        scheduled = write.next_poll_at if not write.to.is_terminal else None
+        now = write.now
         updated = Job.model_validate(
-            {**job.model_dump(), **changes, "state": state, "updated_at": now, "next_poll_at": scheduled}
+            {
+                **job.model_dump(),
+                **write.changes,
+                "state": write.to,
+                "updated_at": now,
+                "next_poll_at": scheduled,
+            }
         )
         self.jobs[job.job_id] = updated
-        self._schedule(job.job_id, state, scheduled)
+        self._schedule(job.job_id, write.to, scheduled)
         return updated.model_copy(deep=True)
 
     def _schedule(self, job_id: str, state: JobState, next_poll_at: float | None) -> None:
@@ -417,14 +387,7 @@ class FakeApi:
         return "r-c"
 
     def list_tasks(
-        self,
-        *,
-        start: datetime,
-        end: datetime,
-        status: TaskStatus | str | None = None,
-        model_name: str | None = None,
-        page_no: int = 1,
-        page_size: int = 10,
+        self, *, start: datetime, end: datetime, page_no: int = 1, page_size: int = 10, **filters: Any
     ) -> TaskList:
         self._call("list")
         self.list_windows.append(end.timestamp() - start.timestamp())
@@ -451,16 +414,7 @@ class FakeApi:
             }
         )
 
-    def iter_tasks(
-        self,
-        *,
-        start: datetime,
-        end: datetime,
-        status: TaskStatus | str | None = None,
-        model_name: str | None = None,
-        page_size: int = 100,
-        max_pages: int = 50,
-    ) -> Iterator[TaskListItem]:
+    def iter_tasks(self, *, start: datetime, end: datetime, **filters: Any) -> Iterator[TaskListItem]:
         yield from self.list_tasks(start=start, end=end, page_size=1000).data
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.fakes import make_job
-from wanedit.adapters.jobstore import DynamoJobStore
+from wanedit.adapters.jobstore import job_from_item, job_item
 from wanedit.domain.request import BucketImage, EditRequest, FieldOrigin, InlineImage, UrlImage
 from wanedit.reports import manifest
 
@@ -53,7 +53,7 @@ LEGACY_ITEM = {
 
 
 def test_a_record_of_the_old_shape_loads_typed() -> None:
-    job = DynamoJobStore._job_from_item(LEGACY_ITEM)
+    job = job_from_item(LEGACY_ITEM)
     assert job.request.images == (
         BucketImage(key="incoming/team/jacket.png", version_id="p1"),
         UrlImage(url="https://example.com/a.png"),
@@ -71,7 +71,7 @@ def test_a_record_of_the_old_shape_loads_typed() -> None:
 
 
 def test_what_users_read_of_an_old_record_is_unchanged() -> None:
-    job = DynamoJobStore._job_from_item(LEGACY_ITEM)
+    job = job_from_item(LEGACY_ITEM)
     document = manifest(job, output_key="edited/team/clip.red.mp4", output_size=1, now=0.0)
     request = LEGACY_ITEM["request"]
     assert document["reference_images"] == request["reference_images_public"]  # type: ignore[index]
@@ -82,6 +82,4 @@ def test_what_users_read_of_an_old_record_is_unchanged() -> None:
 
 def test_a_new_record_round_trips_through_the_item_shape() -> None:
     job = make_job(request=EditRequest(images=(UrlImage(url="https://example.com/a.png"),)))
-    store = DynamoJobStore.__new__(DynamoJobStore)
-    item = store._job_item(job)
-    assert DynamoJobStore._job_from_item(item) == job
+    assert job_from_item(job_item(job)) == job

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Unpack
 
 from wanedit.domain.job import Claim, Job, JobChanges
-from wanedit.domain.lifecycle import JobState
+from wanedit.domain.lifecycle import JobState, check_transition
 from wanedit.media.reader import RangeReader
 
 if TYPE_CHECKING:
@@ -44,6 +44,19 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True)
+class ConditionalWrite:
+    """One write of a job: `to` (and `changes`) if it is in one of `states` and still `held`."""
+
+    job_id: str
+    states: list[JobState]
+    to: JobState
+    held: Claim | None
+    now: float
+    next_poll_at: float | None  # None, or a terminal `to`: off the poller's lists
+    changes: JobChanges
+
+
+@dataclass(frozen=True)
 class HalfRecord:
     """A clip or sidecar that arrived alone and waits for its partner (WAITING_PAIR)."""
 
@@ -60,11 +73,14 @@ class JobStore(Protocol):
     Every write is conditional: a move names the states it comes from (and the store refuses one
     the lifecycle does not allow), so of two workers racing on one job only one wins; the loser
     gets None. ``next_poll_at`` keeps a non-terminal job on the poller's lists.
+
+    A store implements `write`, the one conditional write; the three kinds of write below are the
+    same for every store, so they are defined here, once (a store subclasses this Protocol).
     """
 
-    def put_new(self, job: Job) -> bool: ...
-
-    def get(self, job_id: str) -> Job | None: ...
+    def write(self, write: ConditionalWrite) -> Job | None:
+        """Make `write` if its condition holds (None when it does not: another worker got there first)."""
+        ...
 
     def transition(
         self,
@@ -75,13 +91,17 @@ class JobStore(Protocol):
         now: float,
         next_poll_at: float | None = None,
         **changes: Unpack[JobChanges],
-    ) -> Job | None: ...
+    ) -> Job | None:
+        """Move the job from one of `expected` to `to`; `IllegalTransition` if that is no lifecycle edge."""
+        states = list(expected)
+        check_transition(states, to)
+        return self.write(ConditionalWrite(job_id, states, to, None, now, next_poll_at, changes))
 
     def reschedule(
         self, job_id: str, state: JobState, *, now: float, next_poll_at: float, **changes: Unpack[JobChanges]
     ) -> Job | None:
         """Look at the job again at `next_poll_at`, in its state (recording what was seen, if anything)."""
-        ...
+        return self.write(ConditionalWrite(job_id, [state], state, None, now, next_poll_at, changes))
 
     def claim(
         self,
@@ -94,7 +114,11 @@ class JobStore(Protocol):
         **changes: Unpack[JobChanges],
     ) -> Job | None:
         """Take the job for a worker in its state, if it is still held as `held` says."""
-        ...
+        return self.write(ConditionalWrite(job_id, [state], state, held, now, next_poll_at, changes))
+
+    def put_new(self, job: Job) -> bool: ...
+
+    def get(self, job_id: str) -> Job | None: ...
 
     def active(self, limit: int = 100) -> list[Job]:
         """Every job the poller follows (not the queued ones), most overdue first."""

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Unpack
+from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from wanedit.domain.job import Claim, Job, JobChanges
-from wanedit.domain.lifecycle import JobState, check_initial, check_transition
-from wanedit.ports import HalfRecord
+from wanedit.domain.job import Claim, Job
+from wanedit.domain.lifecycle import JobState, check_initial
+from wanedit.ports import ConditionalWrite, HalfRecord, JobStore
 
 ACTIVE_INDEX = "ActiveByNextPoll"
 # Two lists in one sparse index: jobs the poller must look at ("poll", by next poll time) and jobs
@@ -126,7 +126,7 @@ class _Update:
         }
 
 
-class DynamoJobStore:
+class DynamoJobStore(JobStore):
     """The `wanedit.ports.JobStore` on DynamoDB; the only module that speaks DynamoDB."""
 
     def __init__(self, table_name: str, *, retention_days: int = 30, resource: Any = None) -> None:
@@ -138,7 +138,7 @@ class DynamoJobStore:
     def put_new(self, job: Job) -> bool:
         """Create the job unless a job with its id exists (a repeated event is a no-op)."""
         check_initial(job.state)
-        item = self._job_item(job)
+        item = job_item(job)
         try:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as error:
@@ -149,57 +149,32 @@ class DynamoJobStore:
 
     def get(self, job_id: str) -> Job | None:
         item = self._table.get_item(Key={"pk": f"JOB#{job_id}"}, ConsistentRead=True).get("Item")
-        return self._job_from_item(item) if item else None
+        return job_from_item(item) if item else None
 
-    def transition(
-        self,
-        job_id: str,
-        expected: Iterable[JobState],
-        to: JobState,
-        *,
-        now: float,
-        next_poll_at: float | None = None,
-        **changes: Unpack[JobChanges],
-    ) -> Job | None:
-        expected = list(expected)
-        check_transition(expected, to)
-        update = self._changes(now, changes)
-        update.set("state", to.value)
-        update.require_state(expected)
-        update.schedule(to, next_poll_at)
-        if to.is_terminal:
-            update.set("expires_at", int(now) + self._retention_seconds)
-        return self._apply(job_id, update)
-
-    def reschedule(
-        self, job_id: str, state: JobState, *, now: float, next_poll_at: float, **changes: Unpack[JobChanges]
-    ) -> Job | None:
-        update = self._changes(now, changes)
-        update.require_state([state])
-        update.schedule(state, next_poll_at)
-        return self._apply(job_id, update)
-
-    def claim(
-        self,
-        job_id: str,
-        state: JobState,
-        held: Claim,
-        *,
-        now: float,
-        next_poll_at: float,
-        **changes: Unpack[JobChanges],
-    ) -> Job | None:
-        update = self._changes(now, changes)
-        update.require_state([state])
-        update.require_claim(held)
-        update.schedule(state, next_poll_at)
-        return self._apply(job_id, update)
+    def write(self, write: ConditionalWrite) -> Job | None:
+        update = _Update(write.now)
+        for field, value in write.changes.items():
+            update.set(field, value)
+        update.set("state", write.to.value)
+        update.require_state(write.states)
+        if write.held is not None:
+            update.require_claim(write.held)
+        update.schedule(write.to, write.next_poll_at)
+        if write.to.is_terminal:
+            update.set("expires_at", int(write.now) + self._retention_seconds)
+        try:
+            result = self._table.update_item(Key={"pk": f"JOB#{write.job_id}"}, **update.kwargs())
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                return None
+            raise
+        return job_from_item(result["Attributes"])
 
     def active(self, limit: int = 100) -> list[Job]:
         response = self._table.query(
             IndexName=ACTIVE_INDEX, KeyConditionExpression=Key("active").eq(POLL_LIST), Limit=limit
         )
-        return [self._job_from_item(item) for item in response.get("Items", [])]
+        return [job_from_item(item) for item in response.get("Items", [])]
 
     def queued(self, now: float, limit: int) -> list[Job]:
         if limit <= 0:
@@ -209,7 +184,7 @@ class DynamoJobStore:
             KeyConditionExpression=Key("active").eq(QUEUE_LIST) & Key("next_poll_at").lte(_to_dynamo(now)),
             Limit=limit,
         )
-        return [self._job_from_item(item) for item in response.get("Items", [])]
+        return [job_from_item(item) for item in response.get("Items", [])]
 
     def next_poll_due(self) -> float | None:
         """When the earliest job the poller follows wants attention (None: there is none)."""
@@ -221,7 +196,7 @@ class DynamoJobStore:
 
     def list_jobs(self, limit: int = 1000) -> list[Job]:
         """All jobs (for the CLI and tests; a scan is fine at this table's size)."""
-        return [self._job_from_item(item) for item in self._scan("JOB#", limit)]
+        return [job_from_item(item) for item in self._scan("JOB#", limit)]
 
     # waiting halves ---------------------------------------------------------------------------
 
@@ -322,22 +297,6 @@ class DynamoJobStore:
 
     # mapping ----------------------------------------------------------------------------------
 
-    @staticmethod
-    def _changes(now: float, changes: Mapping[str, Any]) -> _Update:
-        update = _Update(now)
-        for field, value in changes.items():
-            update.set(field, value)
-        return update
-
-    def _apply(self, job_id: str, update: _Update) -> Job | None:
-        try:
-            result = self._table.update_item(Key={"pk": f"JOB#{job_id}"}, **update.kwargs())
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                return None
-            raise
-        return self._job_from_item(result["Attributes"])
-
     def _first_due(self, list_name: str) -> float | None:
         response = self._table.query(
             IndexName=ACTIVE_INDEX, KeyConditionExpression=Key("active").eq(list_name), Limit=1
@@ -359,16 +318,18 @@ class DynamoJobStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return items[:limit]
 
-    def _job_item(self, job: Job) -> dict[str, Any]:
-        item = _to_dynamo(job.model_dump(mode="json", exclude_none=True))
-        item["pk"] = f"JOB#{job.job_id}"
-        if job.next_poll_at is not None and not job.state.is_terminal:
-            item["active"] = list_for(job.state)
-        return dict(item)
 
-    @staticmethod
-    def _job_from_item(item: Mapping[str, Any]) -> Job:
-        data = _from_dynamo(dict(item))
-        for internal in ("pk", "active", "expires_at"):
-            data.pop(internal, None)
-        return Job.model_validate(data)
+def job_item(job: Job) -> dict[str, Any]:
+    """The JOB# item of a job (on the poller's list while it is live and scheduled)."""
+    item = _to_dynamo(job.model_dump(mode="json", exclude_none=True))
+    item["pk"] = f"JOB#{job.job_id}"
+    if job.next_poll_at is not None and not job.state.is_terminal:
+        item["active"] = list_for(job.state)
+    return dict(item)
+
+
+def job_from_item(item: Mapping[str, Any]) -> Job:
+    data = _from_dynamo(dict(item))
+    for internal in ("pk", "active", "expires_at"):
+        data.pop(internal, None)
+    return Job.model_validate(data)

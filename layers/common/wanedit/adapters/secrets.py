@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.base import transform_value
 
 # Five minutes: a rotated key is picked up soon, and a warm function does not call Secrets Manager
 # on every invocation.
@@ -22,8 +22,10 @@ class ApiKeyFromSecret:
     def __call__(self) -> str:
         raw = str(self._provider.get(self._secret_id, max_age=SECRET_MAX_AGE_SECONDS))
         # Plain string, or JSON with an "api_key" field (how the console stores key/value secrets).
+        # Powertools' transform would refuse the plain string, so the shape decides whether to use it.
         if raw.lstrip().startswith("{"):
-            return str(json.loads(raw)["api_key"])
+            document = transform_value(raw, "json")
+            return str(document["api_key"]) if isinstance(document, dict) else ""
         return raw.strip()
 
     def __repr__(self) -> str:
