@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore import xform_name
+
 from local.emulator import ManualClock
 from local.pump import SimulatedCrash
 from local.stack import LocalStack
@@ -71,6 +73,17 @@ class Interceptor:
         self.calls: Counter[str] = Counter()
         self.terminal: dict[str, list[str]] = defaultdict(list)
         self._lock = threading.Lock()
+        self._crashed: SimulatedCrash | None = None  # a crash on a worker thread, for its caller
+
+    def defer_crash(self, crash: SimulatedCrash) -> None:
+        """A worker thread (s3transfer's) crashed: the process is gone, so its caller must be too."""
+        with self._lock:
+            self._crashed = crash
+
+    def take_crash(self) -> SimulatedCrash | None:
+        with self._lock:
+            crash, self._crashed = self._crashed, None
+        return crash
 
     def _matching(
         self, target: str, method: str, when: str, args: Any, kwargs: Any, result: Any
@@ -138,15 +151,47 @@ class Proxy:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             self._ic.before(self._name, attr, args, kwargs)
-            if self._serialize is not None:
-                with self._serialize:
+            try:
+                if self._serialize is not None:
+                    with self._serialize:
+                        result = value(*args, **kwargs)
+                else:
                     result = value(*args, **kwargs)
-            else:
-                result = value(*args, **kwargs)
+            finally:
+                crash = self._ic.take_crash()
+                if crash is not None:
+                    raise crash
             self._ic.after(self._name, attr, args, kwargs, result)
             return result
 
         return call
+
+
+class S3Hooks:
+    """The S3 client's own calls, intercepted as botocore events rather than by wrapping the client:
+    s3transfer makes a result's uploads from its worker threads, with the client itself. A crash
+    planned on a worker thread ends the whole invocation, as it ends a Lambda process: it is raised
+    again on the thread that called the adapter (`Proxy`), once the adapter call is over."""
+
+    def __init__(self, client: Any, interceptor: Interceptor) -> None:
+        self._ic = interceptor
+        client.meta.events.register("before-parameter-build.s3", self._before)
+        client.meta.events.register("after-call.s3", self._after)
+
+    def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self._guard(lambda: self._ic.before("s3", xform_name(model.name), (), params))
+
+    def _after(self, parsed: Any, model: Any, **_: Any) -> None:
+        self._guard(lambda: self._ic.after("s3", xform_name(model.name), (), {}, parsed))
+
+    def _guard(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except SimulatedCrash as crash:
+            if threading.current_thread() is threading.main_thread():
+                raise
+            self._ic.defer_crash(crash)
+            raise RuntimeError("the worker thread is gone with its process") from None
 
 
 class SplitApi:
@@ -217,7 +262,8 @@ class Harness:
         rest = DashScopeClient(key, base.api.base_url, sleep=self.stack.clock.sleep, rng=random.Random(1))
         create = DashScopeClient(key, base.api.base_url, timeout=CREATE_TIMEOUT, sleep=self.stack.clock.sleep)
         assert isinstance(base.objects, S3ObjectStore)
-        objects = S3ObjectStore(base.settings.bucket_name, client=Proxy("s3", base.objects._client, self.ic))
+        S3Hooks(base.objects._client, self.ic)
+        objects = base.objects
         self.svc = dataclasses.replace(
             base,
             # moto's server does not make a conditional update atomic against a concurrent one

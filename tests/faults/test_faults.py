@@ -13,6 +13,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from tests.faults.harness import Harness, Plan, check
 from tests.faults.summary import record_row
+from tests.unit.mediafiles import padded_file
 from wanedit.dashscope import TaskResponse, TaskStatus
 from wanedit.domain.lifecycle import JobState
 from wanedit.usecases.intake import ObjectEvent, handle_object_created
@@ -59,6 +61,7 @@ class Case:
     cap: int = 5
     task_seconds: float = 60.0
     plans: list[Callable[[], Plan]] = field(default_factory=list)
+    big_result: bool = False  # every result a 17 MB MP4: persisted in three multipart parts
     bug: str | None = None  # a known bug the case demonstrates (strict xfail until fixed)
 
 
@@ -250,6 +253,8 @@ def rejected_crash(h: Harness, clip: bytes) -> int:
     return h.settle()
 
 
+BIG_RESULT = 17_000_000  # over two 8 MiB parts
+
 CASES = [
     Case("baseline", "none", {"PERSISTED": 1}),
     # throttling --------------------------------------------------------------------------------
@@ -390,6 +395,7 @@ CASES = [
         {"PERSISTED": 1},
         plans=[lambda: Plan("s3", "complete_multipart_upload", when="before", error=s3_error)],
         run=no_multipart_left,
+        big_result=True,
     ),
     Case(
         "s3-upload-part-fails",
@@ -397,6 +403,14 @@ CASES = [
         {"PERSISTED": 1},
         plans=[lambda: Plan("s3", "upload_part", when="before", error=s3_error, times=2)],
         run=no_multipart_left,
+        big_result=True,
+    ),
+    Case(
+        "crash-in-part-upload",
+        "crash: a result's second part being uploaded",
+        {"PERSISTED": 1},
+        plans=[lambda: Plan("s3", "upload_part", nth=2, when="before")],
+        big_result=True,
     ),
     # events ------------------------------------------------------------------------------------
     Case("same-event-3x", "the same S3 event delivered 3x", {"PERSISTED": 1}, run=same_event_3x),
@@ -541,8 +555,13 @@ PARAMS = [
 
 
 @pytest.mark.parametrize("case", PARAMS)
-def test_fault(case: Case, clip: bytes) -> None:
-    with Harness(case.name, cap=case.cap, task_seconds=case.task_seconds) as h:
+def test_fault(case: Case, clip: bytes, tmp_path: Path) -> None:
+    emulator = (
+        {"prerendered": str(padded_file(tmp_path / "result.mp4", clip, BIG_RESULT))}
+        if case.big_result
+        else None
+    )
+    with Harness(case.name, cap=case.cap, task_seconds=case.task_seconds, emulator=emulator) as h:
         case.setup(h)
         h.plan(*(make() for make in case.plans))
         ticks = (case.run or one_pair)(h, clip)

@@ -25,9 +25,9 @@ def test_makespan_benchmark_runs_with_five_jobs() -> None:
     assert run.invocations.count["poll"] >= 1
     assert run.calls.by_service()["dynamodb"] > 0
     assert Checks.responses > before  # the fast serializer ran and matched moto's on every response
-    # a part upload on upload_stream's worker thread is the CompleteFunction's request
-    assert run.calls.calls[("complete", "s3", "UploadPart")] == 5
-    assert run.calls.calls[("harness", "s3", "UploadPart")] == 0
+    # a result under one part goes up in one PutObject (and its manifest in another)
+    assert run.calls.calls[("complete", "s3", "PutObject")] == 2 * 5
+    assert run.calls.calls[("complete", "s3", "CreateMultipartUpload")] == 0
 
 
 def test_in_process_and_moto_server_runs_give_the_same_figures() -> None:
