@@ -294,6 +294,17 @@ def test_anamorphic_pixels_are_shown_at_their_display_width(work: Path) -> None:
     assert sheet_image(sheet).crop(sheet.source.cells[0]).size == (256, 144)
 
 
+def test_an_8_1_clip_gets_flat_cells_in_rows_tall_enough_for_the_legend(work: Path) -> None:
+    source = make_clip(work / "banner.mp4", seconds=2, width=1920, height=240, fps=4, frame_marks=True)
+    sheet = make_preview(source, source)
+    check_grid(sheet, 6)
+    image = sheet_image(sheet)
+    top = check_row(image, sheet.source, decode_all(source, (256, 32)), sheet.times, marks=True)
+    assert top == [0, 2, 3, 4, 6, 7]
+    # from one row to the next: room for the legend's three lines and the time labels, not just 32 px
+    assert sheet.edited.cells[0][1] - sheet.source.cells[0][1] >= 3 * 15 + 20
+
+
 def test_a_minute_and_more_is_labelled_in_minutes(work: Path) -> None:
     source = make_clip(work / "minutes.mp4", seconds=90, width=320, height=180, fps=2, audio=False)
     sheet = make_preview(source, source)
@@ -423,3 +434,14 @@ def test_frame_marks_survive_the_emulator_edit(work: Path) -> None:
     """The premise of the exact checks above: the model's output keeps readable, inverted marks."""
     source = make_clip(work / "marks.mp4", seconds=2, width=640, height=360, fps=FPS, frame_marks=True)
     assert read_frame_marks(edit(source, work / "marks-edited.mp4", size=(1280, 720))) == list(range(24))
+
+
+def test_the_bench_child_measures_a_sheet_over_ranged_reads(work: Path) -> None:
+    """bench/preview.py's measurement, in process on a small clip (structure only: no timing asserts)."""
+    from bench.preview import child
+
+    result = make_clip(work / "bench.mp4", seconds=3, width=320, height=180, fps=FPS, gop=FPS)
+    ranged, sheet = child("ranged", str(result)), child("sheet", str(result))
+    assert ranged["frame_times"] == sheet["frame_times"] and len(sheet["frame_times"]) == 6
+    assert ranged["bytes_read"] == [result.stat().st_size] * 2  # one 1 MiB block holds the whole clip
+    assert child("full", str(result))["frames"] == 2 * 3 * FPS

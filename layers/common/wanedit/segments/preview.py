@@ -39,6 +39,7 @@ JPEG_QUALITY = 85
 MARGIN = 12
 GAP = 8
 LEGEND_WIDTH = 88
+LEGEND_HEIGHT = 52  # name, size and duration
 TIME_STRIP = 24
 BACKGROUND = (24, 24, 24)
 TEXT = (235, 235, 235)
@@ -256,10 +257,11 @@ def _words(error: av.FFmpegError) -> str:
 
 # ------------------------------------------------------------------------------------------- composition
 def _seconds(t: Fraction | float, *, minutes: bool = False) -> str:
+    tenths = round(float(t) * 10)
     if minutes:
-        whole, rest = divmod(float(t), 60)
-        return f"{int(whole)}:{rest:04.1f}"
-    return f"{float(t):.1f} s"
+        whole, rest = divmod(tenths, 600)
+        return f"{whole}:{rest / 10:04.1f}"
+    return f"{tenths / 10:.1f} s"
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -273,7 +275,7 @@ def _compose(rows: list[_Row], times: list[float], cell: int, quality: int) -> P
     """Legend column, the source row, a strip of time labels, the edited row; JPEG-encoded."""
     sizes = [_fit(row.display, cell) for row in rows]
     column = max(size[0] for size in sizes)
-    heights = [size[1] for size in sizes]
+    heights = [max(size[1], LEGEND_HEIGHT) for size in sizes]  # a 8:1 row still has room for its legend
     count = len(times)
     width = MARGIN + LEGEND_WIDTH + count * column + (count - 1) * GAP + MARGIN
     tops = [MARGIN, MARGIN + heights[0] + TIME_STRIP]
@@ -281,24 +283,32 @@ def _compose(rows: list[_Row], times: list[float], cell: int, quality: int) -> P
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     label, small = _font(15), _font(12)
-    minutes = times[-1] >= 60 or max(row.duration for row in rows) >= 60
+    minutes = max(row.duration for row in rows) >= 60
+    labels = tuple(_seconds(t, minutes=minutes) for t in times)
+
+    def column_left(i: int) -> int:
+        return MARGIN + LEGEND_WIDTH + i * (column + GAP)
+
+    def centred(text: str, font: Any, x: int, y: int, fill: tuple[int, int, int]) -> None:
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        draw.text((x - (right - left) // 2 - left, y - (bottom - top) // 2 - top), text, font=font, fill=fill)
+
     placed: list[tuple[Box, ...]] = []
-    for name, row, (thumb_w, thumb_h), top in zip(("source", "edited"), rows, sizes, tops, strict=True):
+    for name, row, (thumb_w, thumb_h), top, row_h in zip(
+        ("source", "edited"), rows, sizes, tops, heights, strict=True
+    ):
         cells = []
         for i, thumbnail in enumerate(row.thumbnails):
-            left = MARGIN + LEGEND_WIDTH + i * (column + GAP) + (column - thumb_w) // 2
-            sheet.paste(thumbnail, (left, top))
-            cells.append((left, top, left + thumb_w, top + thumb_h))
+            left, cell_top = column_left(i) + (column - thumb_w) // 2, top + (row_h - thumb_h) // 2
+            sheet.paste(thumbnail, (left, cell_top))
+            cells.append((left, cell_top, left + thumb_w, cell_top + thumb_h))
         placed.append(tuple(cells))
-        middle = top + thumb_h // 2
-        draw.text((MARGIN, middle - 18), name, font=label, fill=TEXT)
-        draw.text((MARGIN, middle + 2), f"{row.display[0]}x{row.display[1]}", font=small, fill=DIM_TEXT)
-        draw.text((MARGIN, middle + 17), _seconds(row.duration, minutes=minutes), font=small, fill=DIM_TEXT)
-    labels = tuple(_seconds(t, minutes=minutes) for t in times)
-    strip = tops[0] + heights[0] + TIME_STRIP // 2
+        middle = top + row_h // 2
+        draw.text((MARGIN, middle - 25), name, font=label, fill=TEXT)
+        draw.text((MARGIN, middle - 5), f"{row.display[0]}x{row.display[1]}", font=small, fill=DIM_TEXT)
+        draw.text((MARGIN, middle + 10), _seconds(row.duration, minutes=minutes), font=small, fill=DIM_TEXT)
     for i, text in enumerate(labels):
-        centre = MARGIN + LEGEND_WIDTH + i * (column + GAP) + column // 2
-        draw.text((centre, strip), text, font=label, fill=TEXT, anchor="mm")
+        centred(text, label, column_left(i) + column // 2, tops[0] + heights[0] + TIME_STRIP // 2, TEXT)
     out = io.BytesIO()
     sheet.save(out, format="JPEG", quality=quality, optimize=True)
     return PreviewSheet(
