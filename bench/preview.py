@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -66,19 +67,14 @@ def _noise_result(path: Path, frames: int, keyframes: str) -> Path:
     return path
 
 
-def build_results() -> dict[str, Path]:
-    """One ~100 MB result per GOP layout (made once per bench run)."""
-    base = workdir() / "preview"
-    base.mkdir(exist_ok=True)
+def build_results(base: Path) -> dict[str, Path]:
+    """One ~100 MB result per GOP layout, with the same number of frames."""
     probe = _noise_result(base / "probe.mp4", 2 * FPS, LAYOUTS["keyframe every 2 s"])
     frames = round(TARGET_BYTES / (probe.stat().st_size / (2 * FPS)))
-    results = {}
-    for name, keyframes in LAYOUTS.items():
-        path = base / f"result-{keyframes.split(':')[0]}.mp4"
-        if not path.exists():
-            _noise_result(path, frames, keyframes)
-        results[name] = path
-    return results
+    return {
+        name: _noise_result(base / f"result-{number}.mp4", frames, keyframes)
+        for number, (name, keyframes) in enumerate(LAYOUTS.items())
+    }
 
 
 def child(mode: str, path: str) -> dict[str, Any]:
@@ -128,7 +124,15 @@ def _run_child(mode: str, path: Path) -> dict[str, Any]:
 
 
 def preview_rows() -> list[Row]:
-    results = build_results()
+    base = workdir() / "preview"
+    base.mkdir(exist_ok=True)
+    try:
+        return _measure(build_results(base))
+    finally:
+        shutil.rmtree(base)  # ~200 MB
+
+
+def _measure(results: dict[str, Path]) -> list[Row]:
     first, worst_case = LAYOUTS
     # the one-frame baseline and the sheet from paths once (same size and codec in both layouts)
     measured = {first: {m: _run_child(m, results[first]) for m in ("baseline", "sheet", "ranged", "full")}}
