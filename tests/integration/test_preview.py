@@ -270,8 +270,30 @@ def test_b_frames_and_sparse_keyframes_every_cell_exact(work: Path) -> None:
         assert top == bottom == [-(-96 * i // count) for i in range(count)]
 
 
-def test_more_instants_than_frames_repeat_the_frame_shown(work: Path) -> None:
-    source = make_clip(work / "slow.mp4", seconds=2, width=320, height=180, fps=2, frame_marks=True)
+def test_b_frames_before_a_cell_that_nothing_refers_to_are_not_decoded(work: Path) -> None:
+    """One keyframe: every cell is decoded on from the one before, skipping most B-frames on the way."""
+    source = make_clip(
+        work / "one-gop.mp4", seconds=8, width=320, height=180, fps=FPS, frame_marks=True, x264=B_FRAMES
+    )
+    sheet = make_preview(source, source)
+    shown = check_row(
+        sheet_image(sheet), sheet.source, decode_all(source, (256, 144)), sheet.times, marks=True
+    )
+    assert shown == [0, 16, 32, 48, 64, 80]
+    assert sheet.source.decoded < 81  # decoding every frame up to the last cell's would give 81
+
+
+@pytest.mark.parametrize("x264", [None, B_FRAMES], ids=["p-frames", "b-frames"])
+def test_more_instants_than_frames_repeat_the_frame_shown(work: Path, x264: dict[str, str] | None) -> None:
+    source = make_clip(
+        work / f"slow-{x264 is None}.mp4",
+        seconds=2,
+        width=320,
+        height=180,
+        fps=2,
+        frame_marks=True,
+        x264=x264,
+    )
     sheet = make_preview(source, source, frames=6)
     image = sheet_image(sheet)
     frames = decode_all(source, (256, 144))

@@ -6,10 +6,12 @@ at or after its instant, scaled to fit a square box with the video's display asp
 ratio and display rotation applied, as a player shows it).
 
 Only the frames needed are decoded: per instant, seek to the keyframe before it and decode forward,
-unless the decoder is already past that keyframe (then decoding on is cheaper than seeking back). At
-most a frame or two are alive at once, whatever the video's length; each is scaled down as soon as it
-is decoded. Inputs are paths or seekable binary files: `RangeFile` turns a `RangeReader` (ranged GETs
-on S3) into one, so a sheet of a 100 MB result reads only the GOPs its cells are in.
+unless the decoder is already past that keyframe (then decoding on is cheaper than seeking back);
+on the way, frames that no other frame refers to (most B-frames) are skipped. At most a frame or two
+are alive at once, whatever the video's length; each is scaled down as soon as it is decoded.
+
+Inputs are paths or seekable binary files: `RangeFile` turns a `RangeReader` (ranged GETs on S3)
+into one, so a sheet of a 100 MB result reads only the GOPs its cells are in.
 """
 
 from __future__ import annotations
@@ -61,13 +63,15 @@ class PreviewError(Exception):
 
 @dataclass(frozen=True)
 class PreviewRow:
-    """One video's row: its display size and duration, the time of the frame in each cell, the cells."""
+    """One video's row: its display size and duration, the time of the frame in each cell, the cells,
+    and how many frames were decoded to make them."""
 
     width: int
     height: int
     duration: float
     frame_times: tuple[float, ...]
     cells: tuple[Box, ...]  # (left, top, right, bottom) in the sheet, right and bottom exclusive
+    decoded: int
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ class _Row:
     duration: float
     thumbnails: list[Image.Image]
     frame_times: list[float]
+    decoded: int
 
 
 class _Video:
@@ -123,6 +128,8 @@ class _Video:
         self.role = role
         self._frames: Iterator[Any] | None = None
         self._fed_dts: int | None = None  # the last packet given to the decoder
+        self._target = 0  # the pts wanted now: frames before it that nothing refers to are skipped
+        self.decoded = 0
         try:
             self._ic: Any = av.open(os.fspath(file) if isinstance(file, str | os.PathLike) else file)
         except av.FFmpegError as error:
@@ -155,6 +162,12 @@ class _Video:
             self.duration = Fraction(self._ic.duration, av.time_base)
         else:
             raise PreviewError(f"the {self.role} video does not say how long it is")
+        # the last frame starts at least this late (one frame before the end): up to here a frame at or
+        # after an instant exists, so frames before it may be skipped
+        rate = stream.average_rate or stream.guessed_rate
+        self._last_frame = self._start - 1
+        if rate:
+            self._last_frame += math.floor((self.duration - 1 / Fraction(rate)) / self._tb) + 1
         return stream
 
     def thumbnails(self, times: list[Fraction], cell: int) -> _Row:
@@ -181,13 +194,14 @@ class _Video:
             at = _seconds(times[len(thumbnails)])
             raise PreviewError(f"the {self.role} video cannot be decoded at {at}: {_words(error)}") from error
         assert display is not None
-        return _Row(display, float(self.duration), thumbnails, frame_times)
+        return _Row(display, float(self.duration), thumbnails, frame_times, self.decoded)
 
     def _frame_at(self, target: int) -> Any:
         """The first frame shown at or after ``target`` (pts); else the last frame of the video, or None
         when that is the frame returned before."""
         if not self._can_decode_on(target):
             self._seek(target)
+        self._target = target if target <= self._last_frame else self._start  # past the end: the last one
         assert self._frames is not None
         previous = None
         for frame in self._frames:
@@ -213,11 +227,17 @@ class _Video:
         self._frames = self._decode()
 
     def _decode(self) -> Iterator[Any]:
+        context = self._stream.codec_context
         for packet in self._ic.demux(self._stream):
             if packet.dts is not None:
                 self._fed_dts = packet.dts
+            # A frame shown before the one wanted that no other frame refers to (most B-frames) is
+            # not needed: the decoder only parses its header.
+            wanted = packet.pts is None or packet.pts >= self._target
+            context.skip_frame = "DEFAULT" if wanted else "NONREF"
             for frame in packet.decode():
                 if frame.pts is not None:
+                    self.decoded += 1
                     yield frame
 
     def _display_size(self, frame: Any) -> tuple[int, int]:
@@ -323,7 +343,9 @@ def _compose(rows: list[_Row], times: list[float], cell: int, quality: int) -> P
 
 
 def _row(row: _Row, cells: tuple[Box, ...]) -> PreviewRow:
-    return PreviewRow(row.display[0], row.display[1], row.duration, tuple(row.frame_times), cells)
+    return PreviewRow(
+        row.display[0], row.display[1], row.duration, tuple(row.frame_times), cells, row.decoded
+    )
 
 
 # ------------------------------------------------------------------------------------------ ranged input
