@@ -162,12 +162,12 @@ class _Video:
             self.duration = Fraction(self._ic.duration, av.time_base)
         else:
             raise PreviewError(f"the {self.role} video does not say how long it is")
-        # the last frame starts at least this late (one frame before the end): up to here a frame at or
-        # after an instant exists, so frames before it may be skipped
+        # The last frame starts no earlier than one frame before the end: an instant up to there has a
+        # frame at or after it, so what comes before may be skipped; past it, the last frame is wanted.
         rate = stream.average_rate or stream.guessed_rate
-        self._last_frame = self._start - 1
-        if rate:
-            self._last_frame += math.floor((self.duration - 1 / Fraction(rate)) / self._tb) + 1
+        self._skippable_until = (
+            self._start + math.floor((self.duration - 1 / Fraction(rate)) / self._tb) if rate else None
+        )
         return stream
 
     def thumbnails(self, times: list[Fraction], cell: int) -> _Row:
@@ -201,7 +201,8 @@ class _Video:
         when that is the frame returned before."""
         if not self._can_decode_on(target):
             self._seek(target)
-        self._target = target if target <= self._last_frame else self._start  # past the end: the last one
+        skippable = self._skippable_until is not None and target <= self._skippable_until
+        self._target = target if skippable else self._start
         assert self._frames is not None
         previous = None
         for frame in self._frames:
