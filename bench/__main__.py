@@ -1,7 +1,7 @@
 """`python -m bench`: run every benchmark of issue 7 and print the table (figure, goal, measured, verdict).
 
 Options: --quick (N=20 only for the pipeline figures), --only NAMES (comma list of: pipeline,
-scaling, persist, validation, coldstart, trigger, stitch, n2000), --n2000 (also run the N=2000
+scaling, persist, validation, coldstart, trigger, stitch, preview, n2000), --n2000 (also run the N=2000
 scaling row: ~30-40 min on 2 cores, see bench/RESULTS.md; `--only n2000` runs that row alone),
 --server (the pipeline through moto's HTTP server instead of in process), --json PATH (write all
 rows as JSON). The last line gives the total wall time.
@@ -82,6 +82,15 @@ def stitch_rows() -> list[Row]:
     return [_quiet(lambda: [stitch_memory_row()])[0]]
 
 
+def preview_rows() -> list[Row]:
+    """bench/preview.py's rows, if that module (and what it measures) is in this tree."""
+    try:
+        from bench.preview import preview_rows as rows
+    except ImportError as error:
+        return [Row("preview sheet", "peak growth <= 2x decoding one frame", f"not available: {error}", None)]
+    return _quiet(rows)
+
+
 def print_table(rows: list[Row]) -> None:
     headers = ("figure", "goal", "measured", "result")
     table = [(r.figure, r.goal, r.measured, r.verdict) for r in rows]
@@ -140,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += _quiet(trigger_rows)
     if wanted("stitch"):
         rows += stitch_rows()
+    if wanted("preview"):
+        rows += preview_rows()
     transport = "server" if args.server else "inprocess"
     if wanted("pipeline") or wanted("scaling"):
         sizes = [20] if args.quick else [20, 200]

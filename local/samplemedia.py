@@ -5,7 +5,8 @@
 - ``probe``: decode-level facts about a clip (size, duration, frames, fps, audio) for assertions.
 - ``read_frame``: one decoded frame as a Pillow RGB image, for pixel comparisons.
 - ``read_frame_marks`` / ``beep_onsets``: what a clip made with ``frame_marks`` / ``beeps`` says about
-  its frames and its sound, to check that splitting and stitching drop, repeat or shift nothing.
+  its frames and its sound, to check that splitting and stitching drop, repeat or shift nothing;
+  ``read_image_mark``: the mark in one picture of such a frame (a contact sheet's cell).
 
 Everything defaults to tiny sizes so tests stay fast.
 """
@@ -22,7 +23,15 @@ from typing import Any
 import av
 from PIL import Image, ImageDraw
 
-__all__ = ["beep_onsets", "make_clip", "make_image", "probe", "read_frame", "read_frame_marks"]
+__all__ = [
+    "beep_onsets",
+    "make_clip",
+    "make_image",
+    "probe",
+    "read_frame",
+    "read_frame_marks",
+    "read_image_mark",
+]
 
 _AUDIO_RATE = 22050
 _TONE_HZ = 440.0
@@ -116,6 +125,7 @@ def make_clip(
     gop: int | None = None,
     frame_marks: bool = False,
     beeps: bool = False,
+    x264: dict[str, str] | None = None,
 ) -> Path:
     """Write a real H.264/yuv420p clip (MP4 or MOV) with a moving square over a gradient.
 
@@ -123,8 +133,9 @@ def make_clip(
     with a 60 ms 1 kHz burst at every whole second (see `beep_onsets`). ``faststart`` puts the moov box
     first (``movflags=+faststart``); ``False`` leaves it at the end of the file. ``gop`` sets a keyframe
     every ``gop`` frames exactly (x264's default is every 250 frames). ``frame_marks`` draws each frame's
-    index as 12 large binary cells in the upper-middle band (see `read_frame_marks`).
-    Width and height must be even (a yuv420p requirement).
+    index as 12 large binary cells in the upper-middle band (see `read_frame_marks`). ``x264`` options
+    override the fast defaults (``{"preset": "veryfast", "tune": "film"}`` gives B-frames, as most
+    encoders' output has). Width and height must be even (a yuv420p requirement).
     """
     if container not in ("mp4", "mov"):
         raise ValueError(f"container must be 'mp4' or 'mov', not {container!r}")
@@ -148,6 +159,8 @@ def make_clip(
         vs.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "23"}
         if gop is not None:
             vs.options = {**vs.options, "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
+        if x264:
+            vs.options = {**vs.options, **x264}
         tone = _beeps_s16 if beeps else _sine_s16
         aus = None
         if audio:
@@ -290,6 +303,12 @@ def read_frame_marks(src: str | Path | bytes) -> list[int]:
     """
     with _open(src) as ic:
         return [_read_frame_mark(_luma(frame)) for frame in ic.decode(video=0)]
+
+
+def read_image_mark(image: Image.Image) -> int:
+    """The frame mark in a picture of a frame made with ``frame_marks=True`` (a contact sheet's cell,
+    upright and at any size of the frame's aspect ratio)."""
+    return _read_frame_mark(image.convert("L"))
 
 
 def _luma(frame: av.VideoFrame) -> Image.Image:

@@ -295,11 +295,13 @@ def pinned(requirements: Path) -> dict[str, str]:
 
 
 def test_media_layer_pins_the_pyav_the_tests_use() -> None:
-    """PyAV (FFmpeg inside its wheel) only in the media layer, at the version the tests encode with."""
+    """PyAV (FFmpeg inside its wheel) and Pillow (preview sheets) only in the media layer, at the
+    versions the tests encode and draw with."""
     media = pinned(REPO / "layers/media/requirements.txt")
-    assert media == {"av": "18.1.0"}
-    assert pinned(REPO / "requirements-dev.txt").get("av") == media["av"]
-    assert "av" not in pinned(REPO / "layers/common/requirements.txt")
+    assert media == {"av": "18.1.0", "pillow": "13.0.0"}
+    dev = pinned(REPO / "requirements-dev.txt")
+    assert {name: dev.get(name) for name in media} == media
+    assert not media.keys() & pinned(REPO / "layers/common/requirements.txt").keys()
 
 
 def test_only_the_long_clip_function_gets_the_media_layer(template: dict[str, Any]) -> None:
