@@ -126,7 +126,7 @@ def test_task_outcome_faults_failed_and_canceled(emu: Emulator, media: MediaServ
     }
     assert api.output(c)["task_status"] == "CANCELED"
     assert api.output(ok)["task_status"] == "SUCCEEDED"
-    assert {d["task_id"]: d["code"] for d in api.list().json()["data"]}[f] == "InternalError.Algo"
+    assert {d["task_id"]: d["status"] for d in api.list().json()["data"]}[f] == "FAILED"
 
 
 def test_task_seconds_override_queue(emu: Emulator, media: MediaServer) -> None:
