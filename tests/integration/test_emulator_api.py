@@ -11,9 +11,9 @@ import pytest
 
 from local.emulator import Emulator, ManualClock
 from local.emulator.clock import CST
+from local.emulator.contract import LIST_ENTRY_FIELDS, LIST_TIME_FIELDS, LIST_WINDOW_REFUSED
 from local.samplemedia import make_image
 from tests import emulator_fixtures as ef
-from local.emulator.contract import LIST_ENTRY_FIELDS, LIST_TIME_FIELDS, LIST_WINDOW_REFUSED
 from tests.emulator_fixtures import API_KEY, OTHER_ACCOUNT_KEY, SAME_ACCOUNT_KEY, Api, MediaServer, body
 
 clock, emu, media = ef.clock, ef.emu, ef.media  # fixtures
