@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     emu.start()
     print(f"wanedit emulator listening on {emu.base_url}", flush=True)
+    accounts = ", ".join(f"{name} ({n} key{'s' * (n > 1)})" for name, n in emu.accounts.describe().items())
+    clock = "a manual clock (POST /_emulator/clock/advance)" if args.manual_clock else "the real clock"
+    print(f"accounts: {accounts}; tasks {emu.time_scale:g}x faster, on {clock}", flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -326,6 +326,16 @@ class Emulator:
         self._count("workload_tasks_created")
         return task.task_id
 
+    def lose_task(self, task_id: str) -> None:
+        """The service loses a task: queries answer UNKNOWN, the list and the cap forget it.
+
+        It stays counted as made (``tasks_created``): what a pipeline must survive, not a cancel.
+        """
+        with self._lock:
+            now = self.clock.now()
+            self._sched.tick(now)
+            self._sched.forget(self._sched.tasks[task_id], now)
+
     def suspend(self, task_id: str, seconds: float | None = None) -> None:
         """Put a PENDING or RUNNING task in SUSPENDED for ``seconds`` (the service's), or until ``resume``."""
         with self._lock:

@@ -93,6 +93,18 @@ class Scheduler:
         task.end_at = now
         task.done.set()
 
+    def forget(self, task: Task, now: float) -> None:
+        """Drop every trace of a task (the service lost it): it frees its place and, now, its slot."""
+        del self.tasks[task.task_id]
+        queue = self.pending.get(task.account)
+        if queue is not None and task in queue:
+            queue.remove(task)
+        running = self.running.get(task.account, set())
+        if task.task_id in running:
+            running.discard(task.task_id)
+            self.last_free[task.account] = now
+        self.suspended.pop(task.task_id, None)
+
     def suspend(self, task: Task, now: float, until: float | None) -> None:
         if task.status == "PENDING":
             self.pending[task.account].remove(task)

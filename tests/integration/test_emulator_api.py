@@ -87,7 +87,7 @@ def test_reference_curl_examples_have_reference_shapes(emu: Emulator, media: Med
         assert TS.match(out[k]), out[k]
     assert _ts(out["scheduled_time"]) - _ts(out["submit_time"]) == timedelta(seconds=5)
     assert _ts(out["end_time"]) - _ts(out["scheduled_time"]) == timedelta(seconds=90)
-    # UTC+8 wall time of the emulated clock
+    # UTC+8 wall time of the shared clock
     assert out["submit_time"].startswith(datetime.fromtimestamp(emu.now(), tz=CST).strftime("%Y-%m-%d"))
     u = q["usage"]
     assert set(u) == {"duration", "input_video_duration", "output_video_duration", "video_count", "SR"}
