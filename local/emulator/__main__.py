@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         args.time_scale = 1.0 if args.manual_clock else 30.0
     try:
         emu = Emulator(
-            api_key=args.api_key,
+            api_key=args.api_key or [os.environ.get("DASHSCOPE_API_KEY") or "sk-emulator"],
             accounts=dict(args.account),
             clock=ManualClock() if args.manual_clock else None,
             time_scale=args.time_scale,
@@ -129,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wanedit emulator listening on {emu.base_url}", flush=True)
     accounts = ", ".join(f"{name} ({n} key{'s' * (n > 1)})" for name, n in emu.accounts.describe().items())
     clock = "a manual clock (POST /_emulator/clock/advance)" if args.manual_clock else "the real clock"
-    print(f"accounts: {accounts}; tasks {emu.time_scale:g}x faster, on {clock}", flush=True)
+    pace = "at the service's pace" if emu.time_scale == 1 else f"{emu.time_scale:g}x faster"
+    print(f"accounts: {accounts}; tasks {pace}, on {clock}", flush=True)
     try:
         while not stop.wait(0.5):
             pass
