@@ -3,6 +3,7 @@
   wanedit local up                 run the whole pipeline on this machine until Ctrl-C
   wanedit submit CLIP --prompt ... upload a clip and its sidecar; --wait follows it and downloads the edit
   wanedit jobs | status | fetch | cancel | redrive | report
+  wanedit conformance --base-url URL   does a DashScope endpoint answer as the emulator assumes?
 
 Every command but `local up` talks to the local stack (found through `.wanedit/local.json`, or
 --endpoint) or to a deployed one (--stack NAME, with the usual AWS profile and region settings).
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cli import conformance
 from cli.progress import Progress, step_of
 from cli.target import LOCAL_STATE, Target, TargetError, resolve
 from wanedit.domain.job import Job, JobState, job_id_for
@@ -43,13 +45,17 @@ PARAMETERS = (
 
 
 def _local_up(args: argparse.Namespace) -> int:
-    from local.stack import LocalStack
+    from local.stack import LOCAL_API_KEY, LocalStack
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     with LocalStack(
-        time_scale=args.time_scale, max_concurrent_tasks=args.max_concurrent, quiet=not args.verbose
+        time_scale=args.time_scale,
+        max_concurrent_tasks=args.max_concurrent,
+        api_key=args.api_key or LOCAL_API_KEY,
+        accounts=dict(args.account),
+        quiet=not args.verbose,
     ) as stack:
         stack.run_background(poll_every=args.poll_every)
         state = stack.write_state(Path(args.local_state))
@@ -57,7 +63,12 @@ def _local_up(args: argparse.Namespace) -> int:
         print("wanedit local stack is up (Ctrl-C stops it)")
         print(f"  AWS endpoint   {r.endpoint_url}  (region {r.region}, any credentials)")
         print(f"  bucket         {r.bucket}")
-        print(f"  emulator       {stack.emulator.base_url}")
+        print(f"  emulator       {stack.emulator.base_url}  (tasks {args.time_scale:g}x faster, real clock)")
+        accounts = stack.emulator.accounts.describe()
+        print(
+            "  accounts       "
+            + ", ".join(f"{name} ({n} key{'s' * (n > 1)})" for name, n in accounts.items())
+        )
         print(f"  state file     {state}")
         print("  try:  wanedit submit clip.mp4 --prompt 'claymation style' --wait")
         print(f"        aws s3 cp clip.mp4 s3://{r.bucket}/incoming/demo/clip.mp4 \\")
@@ -349,6 +360,15 @@ def _report(args: argparse.Namespace, target: Target) -> int:
 # ------------------------------------------------------------------------------------- parser
 
 
+def _account_spec(text: str) -> tuple[str, list[str]]:
+    from local.emulator import parse_account_spec
+
+    try:
+        return parse_account_spec(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wanedit", description="Bucket-triggered video editing with Wan 2.7."
@@ -360,7 +380,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
     up = local_commands.add_parser("up", help="start the local stack and keep it running until Ctrl-C")
-    up.add_argument("--time-scale", type=float, default=30.0, help="emulated API time runs this much faster")
+    up.add_argument(
+        "--time-scale",
+        type=float,
+        default=30.0,
+        help="the emulated API's tasks run this much faster; the clock it reports stays the real one (30)",
+    )
+    up.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        help="a key of the pipeline's account (repeatable: more keys of that one account; the first is"
+        " the pipeline's); default a fixed local key",
+    )
+    up.add_argument(
+        "--account",
+        type=_account_spec,
+        action="append",
+        default=[],
+        metavar="NAME=KEY[,KEY...]",
+        help="another account of the emulated API and its keys (repeatable)",
+    )
     up.add_argument("--max-concurrent", type=int, default=5, help="MaxConcurrentTasks (default 5)")
     up.add_argument(
         "--poll-every", type=float, default=60.0, help="the schedule's rate in seconds (default 60)"
@@ -443,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--price-720p", type=float, default=0.0, help="price per billed second at 720P")
     report.add_argument("--price-1080p", type=float, default=0.0, help="price per billed second at 1080P")
     report.set_defaults(run=_report)
+
+    conformance.register(commands)
     return parser
 
 

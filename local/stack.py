@@ -3,6 +3,10 @@
 Everything listens on 127.0.0.1. The handlers run in this process with the environment a deployed
 function would get (built from the template), and the services they use are installed through
 `wanedit.container.install`, so a simulated clock can drive them and the emulator together.
+
+One clock, as with the real service: the pipeline and the emulator read the same clock object (the
+wall clock, or a test's ManualClock). In real time, `time_scale` makes the emulated service faster
+(its PENDING and run times divided by it) without moving the times it reports.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +50,12 @@ class SimulatedClock:
 
 
 class LocalStack:
-    """Start with `start()` (or as a context manager); `pump` drives the functions."""
+    """Start with `start()` (or as a context manager); `pump` drives the functions.
+
+    `api_key`: the keys of the pipeline's account (the first is the one the pipeline uses; more are
+    other keys of the same account, sharing its tasks and limits). `accounts`: other accounts.
+    `time_scale` applies in real time only: a simulated clock is advanced instead.
+    """
 
     def __init__(
         self,
@@ -54,15 +64,22 @@ class LocalStack:
         time_scale: float = 30.0,
         task_seconds: Any = (60.0, 120.0),
         max_concurrent_tasks: int = 5,
-        api_key: str = LOCAL_API_KEY,
+        api_key: str | Sequence[str] = LOCAL_API_KEY,
+        accounts: Mapping[str, Sequence[str]] | None = None,
         region: str = "us-east-1",
         quiet: bool = True,
         emulator_options: dict[str, Any] | None = None,
     ) -> None:
         self._emulator_clock = emulator_clock
         self.clock: Clock = SimulatedClock(emulator_clock) if emulator_clock is not None else SystemClock()
-        self._time_scale, self._task_seconds = time_scale, task_seconds
-        self._max_concurrent, self._api_key, self._region = max_concurrent_tasks, api_key, region
+        self._time_scale = time_scale if emulator_clock is None else 1.0
+        self._task_seconds = task_seconds
+        self._account_keys = [api_key] if isinstance(api_key, str) else list(api_key)
+        if not self._account_keys:
+            raise ValueError("the local stack needs an API key")
+        self._accounts = dict(accounts or {})
+        self._api_key = self._account_keys[0]
+        self._max_concurrent, self._region = max_concurrent_tasks, region
         self._quiet = quiet
         self._emulator_options = emulator_options or {}
         self._moto: ThreadedMotoServer | None = None
@@ -83,8 +100,9 @@ class LocalStack:
         # moto keeps its state per process, not per server: start every stack from nothing.
         requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
         self.emulator = Emulator(
-            api_key=self._api_key,
-            clock=self._emulator_clock,
+            api_key=self._account_keys,
+            accounts=self._accounts,
+            clock=self._emulator_clock if self._emulator_clock is not None else self.clock,
             time_scale=self._time_scale,
             task_seconds=self._task_seconds,
             host="127.0.0.1",

@@ -22,6 +22,8 @@ from local.emulator import Emulator, ManualClock
 from local.samplemedia import make_clip
 
 API_KEY = "sk-test"
+SAME_ACCOUNT_KEY = "sk-test-second-key"  # another key of API_KEY's account: sees its tasks
+OTHER_ACCOUNT_KEY = "sk-other"  # a key of another account: sees none of them
 CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
 
 
@@ -68,7 +70,13 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def emu(clock: ManualClock) -> Iterator[Emulator]:
-    e = Emulator(api_key=[API_KEY, "sk-other"], clock=clock, task_seconds=90.0, pending_seconds=5.0)
+    e = Emulator(
+        api_key=[API_KEY, SAME_ACCOUNT_KEY],
+        accounts={"other": [OTHER_ACCOUNT_KEY]},
+        clock=clock,
+        task_seconds=90.0,
+        pending_seconds=5.0,
+    )
     e.start()
     yield e
     e.stop()

@@ -4,14 +4,24 @@
     clock = ManualClock()
     with Emulator(api_key="sk-test", clock=clock) as emu:
         ...  # point clients at emu.base_url (API under emu.base_url + "/api/v1")
-        emu.advance(90)  # emulated seconds
+        emu.advance(90)  # seconds on the shared clock
 
 Run standalone with ``python -m local.emulator --help``.
 """
 
-from .clock import ManualClock, ScaledClock, fmt_cst
+from .accounts import DEFAULT_ACCOUNT, parse_account_spec
+from .clock import ManualClock, WallClock, fmt_cst
 from .faults import Faults
 from .render import SIZES
 from .server import Emulator
 
-__all__ = ["SIZES", "Emulator", "Faults", "ManualClock", "ScaledClock", "fmt_cst"]
+__all__ = [
+    "DEFAULT_ACCOUNT",
+    "SIZES",
+    "Emulator",
+    "Faults",
+    "ManualClock",
+    "WallClock",
+    "fmt_cst",
+    "parse_account_spec",
+]

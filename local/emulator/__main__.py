@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from types import FrameType
 
+from .accounts import parse_account_spec
 from .clock import ManualClock
 from .faults import __doc__ as FAULTS_DOC
 from .server import Emulator
@@ -20,6 +22,13 @@ def _task_seconds(text: str) -> float | tuple[float, float]:
     return float(text)
 
 
+def _account(text: str) -> tuple[str, list[str]]:
+    try:
+        return parse_account_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m local.emulator",
@@ -29,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         + (FAULTS_DOC or "").split("CLI / control-API spec strings", 1)[-1]
         + "\nControl API (JSON): GET /_emulator/counters, GET|POST|DELETE /_emulator/faults,\n"
         '  POST /_emulator/reset, GET /_emulator/clock, POST /_emulator/clock/advance {"seconds": N}\n'
-        "  (with --manual-clock), GET /_emulator/tasks.",
+        "  (with --manual-clock), GET /_emulator/accounts, GET /_emulator/tasks,\n"
+        '  POST /_emulator/tasks {"body": CREATE_BODY, "account": NAME} (a task of another workload\n'
+        '  of the account), POST /_emulator/tasks/ID/suspend {"seconds": N},\n'
+        "  POST /_emulator/tasks/ID/resume.",
     )
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 = any free port")
@@ -37,21 +49,34 @@ def main(argv: list[str] | None = None) -> int:
         "--api-key",
         default=None,
         action="append",
-        help="accepted API key (repeatable); default $DASHSCOPE_API_KEY or sk-emulator",
+        help="a key of the default account (repeatable: keys of one account share its tasks and limits);"
+        " default $DASHSCOPE_API_KEY or sk-emulator",
     )
     ap.add_argument(
-        "--time-scale", type=float, default=30.0, help="emulated seconds per real second (default 30)"
+        "--account",
+        type=_account,
+        action="append",
+        default=[],
+        metavar="NAME=KEY[,KEY...]",
+        help="another account and its keys (repeatable); its keys see none of the other accounts' tasks",
+    )
+    ap.add_argument(
+        "--time-scale",
+        type=float,
+        default=None,
+        help="the service runs this many times faster: PENDING and run times are divided by it; the"
+        " clock it reports stays the wall clock (default 30; 1 with --manual-clock)",
     )
     ap.add_argument(
         "--task-seconds",
         type=_task_seconds,
         default=(60.0, 120.0),
-        help="emulated run time of a task: N or LO-HI (default 60-120)",
+        help="the service's run time of a task: N or LO-HI (default 60-120)",
     )
     ap.add_argument(
-        "--pending-seconds", type=float, default=5.0, help="minimum emulated PENDING time (default 5)"
+        "--pending-seconds", type=float, default=5.0, help="the service's minimum PENDING time (default 5)"
     )
-    ap.add_argument("--running-cap", type=int, default=5, help="max RUNNING tasks per key (default 5)")
+    ap.add_argument("--running-cap", type=int, default=5, help="max RUNNING tasks per account (default 5)")
     ap.add_argument(
         "--no-rate-limit", action="store_true", help="disable the 5 creates/s and 20 queries/s limits"
     )
@@ -69,20 +94,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fault", action="append", default=[], metavar="SPEC", help="inject a fault (see below)")
     args = ap.parse_args(argv)
 
-    emu = Emulator(
-        api_key=args.api_key,
-        clock=ManualClock() if args.manual_clock else None,
-        time_scale=args.time_scale,
-        task_seconds=args.task_seconds,
-        host=args.host,
-        port=args.port,
-        pending_seconds=args.pending_seconds,
-        running_cap=args.running_cap,
-        rate_limit=not args.no_rate_limit,
-        workdir=args.workdir,
-        public_base_url=args.public_base_url,
-        prerendered=args.prerendered,
-    )
+    if args.time_scale is None:
+        args.time_scale = 1.0 if args.manual_clock else 30.0
+    try:
+        emu = Emulator(
+            api_key=args.api_key or [os.environ.get("DASHSCOPE_API_KEY") or "sk-emulator"],
+            accounts=dict(args.account),
+            clock=ManualClock() if args.manual_clock else None,
+            time_scale=args.time_scale,
+            task_seconds=args.task_seconds,
+            host=args.host,
+            port=args.port,
+            pending_seconds=args.pending_seconds,
+            running_cap=args.running_cap,
+            rate_limit=not args.no_rate_limit,
+            workdir=args.workdir,
+            public_base_url=args.public_base_url,
+            prerendered=args.prerendered,
+        )
+    except ValueError as exc:
+        ap.error(str(exc))
     for spec in args.fault:
         try:
             emu.faults.add_spec(spec)
@@ -97,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     emu.start()
     print(f"wanedit emulator listening on {emu.base_url}", flush=True)
+    accounts = ", ".join(f"{name} ({n} key{'s' * (n > 1)})" for name, n in emu.accounts.describe().items())
+    clock = "a manual clock (POST /_emulator/clock/advance)" if args.manual_clock else "the real clock"
+    pace = "at the service's pace" if emu.time_scale == 1 else f"{emu.time_scale:g}x faster"
+    print(f"accounts: {accounts}; tasks {pace}, on {clock}", flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -1,36 +1,32 @@
-"""Emulated time.
+"""The emulator's clock: the one that stamps every time it reports.
 
-The emulator never reads the wall clock directly for task timing: it asks a clock. ``ScaledClock``
-runs ``time_scale`` times faster than real time from its start; ``ManualClock`` moves only when a test
-calls ``advance`` (so tests never sleep). Both return epoch seconds (floats).
+The real service shares the wall clock with AWS, so the emulator never runs a clock of its own:
+``WallClock`` is the wall clock (``wanedit local up``, ``python -m local.emulator``), and
+``ManualClock`` moves only when a test calls ``advance`` (so tests never sleep) and is shared with
+the pipeline's simulated clock. A time scale never touches the clock; it shortens durations (see
+``Emulator``). Both return epoch seconds (floats).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
 
 CST = timezone(timedelta(hours=8))  # the service reports wall times in UTC+8
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Clock(Protocol):
     def now(self) -> float: ...
 
 
-class ScaledClock:
-    """Emulated epoch = start + (real elapsed) * time_scale."""
-
-    def __init__(self, time_scale: float = 30.0, start: float | None = None) -> None:
-        if time_scale <= 0:
-            raise ValueError("time_scale must be positive")
-        self.time_scale = float(time_scale)
-        self._real0 = time.monotonic()
-        self._emu0 = time.time() if start is None else float(start)
+class WallClock:
+    """The real wall clock, as the service and AWS both read it."""
 
     def now(self) -> float:
-        return self._emu0 + (time.monotonic() - self._real0) * self.time_scale
+        return time.time()
 
 
 class ManualClock:
@@ -63,6 +59,14 @@ def fmt_cst(epoch: float) -> str:
     """``YYYY-MM-DD HH:mm:ss.SSS`` in UTC+8, as the service reports times."""
     dt = datetime.fromtimestamp(epoch, tz=CST)
     return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
+
+
+def epoch_ms(epoch: float) -> int:
+    """Epoch milliseconds, as the list API reports ``gmt_create``, ``start_time`` and ``end_time``.
+
+    Through datetime, like ``fmt_cst``: a task's list entry and its query show the same millisecond.
+    """
+    return (datetime.fromtimestamp(epoch, tz=UTC) - _EPOCH) // timedelta(milliseconds=1)
 
 
 def parse_compact_cst(text: str) -> float:

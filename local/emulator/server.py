@@ -25,26 +25,40 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .clock import Clock, ManualClock, ScaledClock, fmt_cst, parse_compact_cst
-from .faults import EndpointFault, Faults
+from .accounts import Account, Accounts, api_key_id, caller_uid
+from .clock import Clock, ManualClock, WallClock, epoch_ms, fmt_cst, parse_compact_cst
+from .contract import (
+    CANCEL_REFUSED,
+    CREATE_PATH,
+    CREATE_RATE,
+    LIST_PAGE_SIZE_MAX,
+    LIST_WINDOW_REFUSED,
+    LIST_WINDOW_SECONDS,
+    MODEL,
+    READ_RATE,
+    REGION,
+    RUNNING_CAP,
+    TASK_TTL_SECONDS,
+    TASKS_PATH,
+    USER_API_UNIQUE_KEY,
+    Refusal,
+)
+from .faults import RATE_LIMITED, EndpointFault, Faults, TaskFaults
 from .render import MediaError, RenderResult, inspect_video, prepare_and_render
 from .tasks import Scheduler, Task
-from .validate import MODEL, BadRequest, validate_create
+from .validate import BadRequest, CreateRequest, validate_create
 
-CREATE_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
-TTL_SECONDS = 24 * 3600
-REGION = "ap-southeast-1"
 OSS_HOST = "dashscope-result-emu.oss-ap-southeast-1.aliyuncs.com"
-THROTTLE_RATE = ("Throttling.RateQuota", "Requests rate limit exceeded, please try again later.")
 RESULT_RE = re.compile(r"^/results/([0-9a-f-]{36})\.mp4$")
-TASK_RE = re.compile(r"^/api/v1/tasks/([^/]+)$")
-CANCEL_RE = re.compile(r"^/api/v1/tasks/([^/]+)/cancel$")
+TASK_RE = re.compile(rf"^{TASKS_PATH}/([^/]+)$")
+CANCEL_RE = re.compile(rf"^{TASKS_PATH}/([^/]+)/cancel$")
+CONTROL_TASK_RE = re.compile(r"^/tasks/([^/]+)/(suspend|resume)$")
 
 
 def _rid() -> str:
@@ -62,16 +76,30 @@ class _Drop(Exception):
 class Emulator:
     """An in-process, API-faithful emulator of the ``wan2.7-videoedit`` HTTP API.
 
+    One clock: every time it reports (``submit_time``, ``gmt_create``, ``end_time``, list windows,
+    the ``Expires`` of result URLs) is read from ``clock``, the wall clock unless a test passes its
+    ``ManualClock``, so the service's times always agree with the pipeline's. ``time_scale`` makes
+    the service faster, never its clock: it divides the PENDING and run times of tasks (and the
+    suspension times of faults); the 24 h lifetime of tasks and result URLs and the one-second rate
+    windows stay as they are.
+
+    Tasks, their query, list and cancel, the running cap and the rate limits are per *account*
+    (``accounts.py``): ``api_key`` gives the keys of the ``default`` account, ``accounts`` more
+    accounts. A key of another account sees ``UNKNOWN``.
+
     Args:
-        api_key: the accepted key (or a list of keys). Default: ``$DASHSCOPE_API_KEY`` or ``sk-emulator``.
-        clock: a ``ManualClock`` (tests) or any object with ``now() -> epoch seconds``. When given, emulated
-            time comes only from it and ``time_scale`` is ignored.
-        time_scale: without a clock, emulated time runs this many times faster than real time.
-        task_seconds: emulated run time of a task: a float, or a ``(lo, hi)`` range (seeded random).
-        pending_seconds: minimum emulated time a task stays PENDING.
-        running_cap: at most this many RUNNING tasks per API key.
-        rate_limit: enforce 5 creates / 20 queries per emulated second per key (429 Throttling.RateQuota).
-        render_concurrency: how many renders may run at once (CPU guard; emulated time is unaffected).
+        api_key: the default account's key, or a list of its keys. Default: ``$DASHSCOPE_API_KEY`` or
+            ``sk-emulator`` (none when ``accounts`` is given alone).
+        clock: a ``ManualClock`` (tests) or any object with ``now() -> epoch seconds``; default: the
+            wall clock.
+        time_scale: the service runs this many times faster (durations divided by it); default 1.
+        task_seconds: the service's run time of a task: a float, or a ``(lo, hi)`` range (seeded random).
+        accounts: more accounts, name -> keys.
+        pending_seconds: minimum time (the service's) a task stays PENDING.
+        running_cap: at most this many RUNNING tasks per account.
+        rate_limit: enforce, per account and per real (clock) second, 5 creates and 20 each of
+            queries, lists and cancels (429 ``Throttling.RateQuota``).
+        render_concurrency: how many renders may run at once (CPU guard; task times are unaffected).
         workdir: where results are written (default: a temp dir removed on ``stop``).
         public_base_url: base URL used in ``video_url`` (default: the bound ``base_url``).
         allow_remote_media: let the worker download from non-loopback hosts (default False: offline).
@@ -86,16 +114,17 @@ class Emulator:
         self,
         api_key: str | Iterable[str] | None = None,
         clock: Clock | None = None,
-        time_scale: float = 30.0,
+        time_scale: float = 1.0,
         task_seconds: float | tuple[float, float] = (60.0, 120.0),
         host: str = "127.0.0.1",
         port: int = 0,
         *,
+        accounts: Mapping[str, Iterable[str]] | None = None,
         pending_seconds: float = 5.0,
-        running_cap: int = 5,
+        running_cap: int = RUNNING_CAP,
         rate_limit: bool = True,
-        create_rate: int = 5,
-        query_rate: int = 20,
+        create_rate: int = CREATE_RATE,
+        query_rate: int = READ_RATE,
         render_concurrency: int = 2,
         workdir: str | Path | None = None,
         public_base_url: str | None = None,
@@ -104,10 +133,14 @@ class Emulator:
         prerendered: str | Path | None = None,
         result_bytes_per_second: float | None = None,
     ) -> None:
-        if api_key is None:
+        if api_key is None and not accounts:
             api_key = os.environ.get("DASHSCOPE_API_KEY") or "sk-emulator"
-        self.api_keys: set[str] = {api_key} if isinstance(api_key, str) else set(api_key)
-        self.clock: Clock = clock if clock is not None else ScaledClock(time_scale)
+        default_keys = [] if api_key is None else [api_key] if isinstance(api_key, str) else list(api_key)
+        self.accounts = Accounts(default_keys, accounts)
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
+        self.clock: Clock = clock if clock is not None else WallClock()
+        self.time_scale = float(time_scale)
         self.task_seconds = task_seconds
         self.pending_seconds = float(pending_seconds)
         self.rate_limit = rate_limit
@@ -211,12 +244,17 @@ class Emulator:
         while not self._stop.wait(0.02):
             self.tick()
 
+    def _span(self, service_seconds: float) -> float:
+        """A duration of the service as it passes on the clock: shortened by the time scale."""
+        return service_seconds / self.time_scale
+
     # ------------------------------------------------------------------ counters
     def _reset_counters(self) -> None:
         self._counters = {
             "requests": 0,
             "creates": 0,
             "tasks_created": 0,
+            "workload_tasks_created": 0,
             "creates_rejected": 0,
             "queries": 0,
             "cancels": 0,
@@ -226,6 +264,7 @@ class Emulator:
             "auth_failures": 0,
             "faults_injected": 0,
             "per_key": {},
+            "per_account": {},
             "created_bodies": [],
             "created_tasks": [],
         }
@@ -236,23 +275,25 @@ class Emulator:
             if key is not None:
                 pk = self._counters["per_key"].setdefault(key, {})
                 pk[name] = pk.get(name, 0) + n
+                account = self.accounts.of_key(key)
+                if account is not None:
+                    pa = self._counters["per_account"].setdefault(account.name, {})
+                    pa[name] = pa.get(name, 0) + n
 
     @property
     def counters(self) -> dict[str, Any]:
-        """A snapshot (deep copy) of the counters, plus ``max_running_seen`` (max over keys) and
+        """A snapshot (deep copy) of the counters, plus ``max_running_seen`` (max over accounts) and
         ``running_now``."""
         with self._lock:
             snap = copy.deepcopy(self._counters)
             seen = self._sched.max_running_seen
             snap["max_running_seen"] = max(seen.values(), default=0)
-            snap["max_running_seen_per_key"] = dict(seen)
+            snap["max_running_seen_per_account"] = dict(seen)
             snap["running_now"] = sum(len(v) for v in self._sched.running.values())
-            for key, n in seen.items():
-                snap["per_key"].setdefault(key, {})["max_running_seen"] = n
             return snap
 
     def reset(self) -> None:
-        """Forget tasks, counters, rate windows and faults (keys, clock and config stay)."""
+        """Forget tasks, counters, rate windows and faults (accounts, clock and config stay)."""
         with self._lock:
             self._sched = Scheduler(self._sched.running_cap, self._start_worker)
             self._windows.clear()
@@ -268,8 +309,82 @@ class Emulator:
         with self._lock:
             return sorted(self._sched.tasks.values(), key=lambda t: t.seq)
 
+    def create_workload_task(
+        self, body: dict[str, Any], *, account: str | None = None, run_seconds: float | None = None
+    ) -> str:
+        """A task made by another workload of ``account`` (default: the default account), not over HTTP.
+
+        What the real service holds beside the pipeline's own tasks: another application, a console
+        user or a colleague's key of the same account. It shares the account's list, running cap and
+        limits; it never consumes the fault queues and is not counted in ``tasks_created``.
+        ``body`` is a create body (validated as the create endpoint does: ``BadRequest`` if wrong).
+        """
+        owner = self.accounts.get(account)
+        request = validate_create(body)
+        run = None if run_seconds is None else float(run_seconds)
+        task = self._new_task(owner, owner.workload_key(), body, request, TaskFaults(run_seconds=run))
+        self._count("workload_tasks_created")
+        return task.task_id
+
+    def lose_task(self, task_id: str) -> None:
+        """The service loses a task: queries answer UNKNOWN, the list and the cap forget it.
+
+        It stays counted as made (``tasks_created``): what a pipeline must survive, not a cancel.
+        """
+        with self._lock:
+            now = self.clock.now()
+            self._sched.tick(now)
+            self._sched.forget(self._sched.tasks[task_id], now)
+
+    def suspend(self, task_id: str, seconds: float | None = None) -> None:
+        """Put a PENDING or RUNNING task in SUSPENDED for ``seconds`` (the service's), or until ``resume``."""
+        with self._lock:
+            now = self.clock.now()
+            self._sched.tick(now)
+            task = self._sched.tasks[task_id]
+            until = None if seconds is None else now + self._span(float(seconds))
+            self._sched.suspend(task, now, until)
+
+    def resume(self, task_id: str) -> None:
+        """Take a SUSPENDED task back where it was (the queue, or its run)."""
+        with self._lock:
+            now = self.clock.now()
+            self._sched.tick(now)
+            self._sched.resume(self._sched.tasks[task_id], now)
+            self._sched.tick(now)
+
+    def _new_task(
+        self, account: Account, key: str, body: dict[str, Any], request: CreateRequest, faults: TaskFaults
+    ) -> Task:
+        with self._lock:
+            now = self.clock.now()
+            self._sched.tick(now)
+            self._sched.seq += 1
+            service_seconds = faults.run_seconds if faults.run_seconds is not None else self._pick_seconds()
+            task = Task(
+                seq=self._sched.seq,
+                task_id=str(uuid.uuid4()),
+                account=account.name,
+                api_key=key,
+                request_id=_rid(),
+                body=body,
+                prompt=request.prompt,
+                prompt_used=request.prompt_used,
+                media=request.media,
+                params=request.params,
+                submit_at=now,
+                ready_at=now + self._span(self.pending_seconds),
+                run_seconds=self._span(service_seconds),
+                outcome=faults.outcome,
+            )
+            self._sched.add(task)
+            if faults.suspend_seconds is not None:
+                self._sched.suspend(task, now, now + self._span(faults.suspend_seconds))
+            self._sched.tick(now)
+            return task
+
     def wait_settled(self, task_id: str, timeout: float = 120.0) -> str:
-        """Block until an emulatedly-ended task's outcome is known (render finished); returns status."""
+        """Block until a task whose run is over has its outcome (render finished); returns status."""
         t = self.task(task_id)
         if t is None:
             return "UNKNOWN"
@@ -288,10 +403,11 @@ class Emulator:
         with self._lock:
             Scheduler.settle(t)
 
-    def _pick_run_seconds(self) -> float:
-        override = self.faults.next_task_seconds()
-        if override is not None:
-            return override
+    def _visible(self, t: Task | None, account: Account, now: float) -> bool:
+        """The account's task, not yet past its 24 h lifetime."""
+        return t is not None and t.account == account.name and now - t.submit_at <= TASK_TTL_SECONDS
+
+    def _pick_seconds(self) -> float:
         ts = self.task_seconds
         if isinstance(ts, int | float):
             return float(ts)
@@ -334,12 +450,13 @@ class Emulator:
             t.done.set()
 
     # ------------------------------------------------------------------ rate limit
-    def _throttled(self, key: str, kind: str, now: float) -> bool:
+    def _throttled(self, account: Account, kind: str, now: float) -> bool:
+        """Per account and endpoint, at most the limit within any one second of the clock."""
         if not self.rate_limit:
             return False
         limit = self.create_rate if kind == "create" else self.query_rate
         with self._lock:
-            w = self._windows.setdefault((key, kind), deque())
+            w = self._windows.setdefault((account.name, kind), deque())
             while w and w[0] <= now - 1.0:
                 w.popleft()
             if len(w) >= limit:
@@ -354,7 +471,7 @@ class Emulator:
 
     def result_url(self, t: Task, base: str | None = None) -> str:
         assert t.end_at is not None
-        expires = int(t.end_at + TTL_SECONDS)
+        expires = int(t.end_at + TASK_TTL_SECONDS)
         root = base or self._public_base_url or self.base_url
         sig = self._sign(t.task_id, expires)
         return f"{root}/results/{t.task_id}.mp4?Expires={expires}&OSSAccessKeyId=emulator&Signature={sig}"
@@ -371,11 +488,9 @@ class Emulator:
     def task_output(self, t: Task) -> dict[str, Any]:
         out: dict[str, Any] = {
             "task_id": t.task_id,
-            "task_status": t.status,
+            "task_status": t.shown_status,
             "submit_time": fmt_cst(t.submit_at),
         }
-        if t.status == "ENDED":
-            out["task_status"] = "RUNNING"
         if t.scheduled_at is not None:
             out["scheduled_time"] = fmt_cst(t.scheduled_at)
         if t.final and t.end_at is not None:
@@ -388,6 +503,26 @@ class Emulator:
             out["message"] = t.message
         return out
 
+    def list_entry(self, t: Task) -> dict[str, Any]:
+        """One task as ``GET /api/v1/tasks`` shows it: the documented fields (``contract``), no others."""
+        entry: dict[str, Any] = {
+            "api_key_id": api_key_id(t.api_key),
+            "caller_parent_id": self.accounts.get(t.account).uid,
+            "caller_uid": caller_uid(t.api_key),
+        }
+        if t.final and t.end_at is not None:
+            entry["end_time"] = epoch_ms(t.end_at)
+        entry["gmt_create"] = epoch_ms(t.submit_at)
+        entry["model_name"] = MODEL
+        entry["region"] = REGION
+        entry["request_id"] = t.request_id
+        if t.scheduled_at is not None:
+            entry["start_time"] = epoch_ms(t.scheduled_at)
+        entry["status"] = t.shown_status
+        entry["task_id"] = t.task_id
+        entry["user_api_unique_key"] = USER_API_UNIQUE_KEY
+        return entry
+
     def usage(self, t: Task) -> dict[str, Any]:
         assert t.result is not None
         i, o = _round2(t.result.input_duration), _round2(t.result.output_duration)
@@ -398,10 +533,6 @@ class Emulator:
             "video_count": 1,
             "SR": 1080 if t.params["resolution"] == "1080P" else 720,
         }
-
-    @staticmethod
-    def api_key_id(key: str) -> str:
-        return str(int(hashlib.sha256(key.encode()).hexdigest()[:12], 16))
 
 
 # ====================================================================== HTTP
@@ -453,7 +584,8 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _auth(self) -> str | None:
+    def _auth(self) -> tuple[str, Account] | None:
+        """The caller's key and the account it belongs to; None when refused (answered here)."""
         emu = self.emulator
         auth = self.headers.get("Authorization") or ""
         m = re.match(r"^\s*Bearer\s+(\S+)\s*$", auth, re.IGNORECASE)
@@ -462,17 +594,30 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(401, "InvalidApiKey", "No API-key provided.")
             return None
         key = m.group(1)
-        if key not in emu.api_keys:
+        account = emu.accounts.of_key(key)
+        if account is None:
             emu._count("auth_failures")
             self._error(401, "InvalidApiKey", "Invalid API-key provided.")
             return None
-        return key
+        return key, account
 
-    def _apply_fault(self, endpoint: str, key: str | None, created: Task | None = None) -> bool:
+    def _refuse(self, refusal: Refusal) -> None:
+        self._error(refusal.status, refusal.code, refusal.message)
+
+    def _throttle(self, account: Account, key: str, kind: str) -> bool:
+        """True when the account's rate limit for ``kind`` refused the request (answered here)."""
+        emu = self.emulator
+        if not emu._throttled(account, kind, emu.clock.now()):
+            return False
+        emu._count("throttled", key)
+        self._error(429, *RATE_LIMITED)
+        return True
+
+    def _apply_fault(self, endpoint: str, key: str | None) -> bool:
         """Consult the fault list. Returns True if the request was answered (or dropped) by a fault.
 
-        For ``create`` this is called twice: before the task exists (http/drop) and after
-        (delay/hang/drop_after_create)."""
+        ``create`` consults it itself: http/drop before the task exists, delay/hang/drop_after_create
+        after."""
         emu = self.emulator
         fault = emu.faults.take(endpoint)
         if fault is None:
@@ -541,7 +686,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._create(body)
             elif (m := CANCEL_RE.match(path)) and self.command == "POST":
                 self._cancel(m.group(1))
-            elif path == "/api/v1/tasks" and self.command == "GET":
+            elif path == TASKS_PATH and self.command == "GET":
                 self._list(query)
             elif (m := TASK_RE.match(path)) and self.command == "GET":
                 self._query(m.group(1))
@@ -555,9 +700,10 @@ class _Handler(BaseHTTPRequestHandler):
     # -------------------------------------------------------------- API
     def _create(self, raw: bytes) -> None:
         emu = self.emulator
-        key = self._auth()
-        if key is None:
+        caller = self._auth()
+        if caller is None:
             return
+        key, account = caller
         emu._count("creates", key)
         if (self.headers.get("X-DashScope-Async") or "").strip().lower() != "enable":
             emu._count("creates_rejected", key)
@@ -568,11 +714,8 @@ class _Handler(BaseHTTPRequestHandler):
             emu._count("creates_rejected", key)
             self._run_fault(fault, "create", key)
             return
-        now = emu.clock.now()
-        if emu._throttled(key, "create", now):
+        if self._throttle(account, key, "create"):
             emu._count("creates_rejected", key)
-            emu._count("throttled", key)
-            self._error(429, *THROTTLE_RATE)
             return
         ctype = (self.headers.get("Content-Type") or "").lower()
         try:
@@ -587,59 +730,37 @@ class _Handler(BaseHTTPRequestHandler):
             emu._count("creates_rejected", key)
             self._error(400, exc.code, exc.message)
             return
-        request_id = _rid()
+        t = emu._new_task(account, key, body, req, emu.faults.for_new_task())
+        emu._count("tasks_created", key)
         with emu._lock:
-            emu._sched.tick(now)
-            emu._sched.seq += 1
-            t = Task(
-                seq=emu._sched.seq,
-                task_id=str(uuid.uuid4()),
-                api_key=key,
-                request_id=request_id,
-                body=body,
-                prompt=req.prompt,
-                prompt_used=req.prompt_used,
-                media=req.media,
-                params=req.params,
-                submit_at=now,
-                ready_at=now + emu.pending_seconds,
-                run_seconds=emu._pick_run_seconds(),
-                outcome=emu.faults.next_outcome(),
-            )
-            emu._sched.add(t)
-            emu._sched.tick(now)
-            emu._count("tasks_created", key)
             emu._counters["created_bodies"].append(copy.deepcopy(body))
             emu._counters["created_tasks"].append(
                 {
                     "task_id": t.task_id,
-                    "request_id": request_id,
-                    "api_key_id": emu.api_key_id(key),
+                    "request_id": t.request_id,
+                    "account": account.name,
+                    "api_key_id": api_key_id(key),
                     "body": body,
                 }
             )
         if fault is not None and self._run_fault(fault, "create", key):
             return
         self._json(
-            200, {"output": {"task_status": "PENDING", "task_id": t.task_id}, "request_id": request_id}
+            200, {"output": {"task_status": "PENDING", "task_id": t.task_id}, "request_id": t.request_id}
         )
 
     def _query(self, task_id: str) -> None:
         emu = self.emulator
-        key = self._auth()
-        if key is None:
+        caller = self._auth()
+        if caller is None:
             return
+        key, account = caller
         emu._count("queries", key)
-        if self._apply_fault("query", key):
-            return
-        now = emu.clock.now()
-        if emu._throttled(key, "query", now):
-            emu._count("throttled", key)
-            self._error(429, *THROTTLE_RATE)
+        if self._apply_fault("query", key) or self._throttle(account, key, "query"):
             return
         emu.tick()
         t = emu.task(task_id)
-        if t is None or t.api_key != key or now - t.submit_at > TTL_SECONDS:
+        if t is None or not emu._visible(t, account, emu.clock.now()):
             self._json(200, {"request_id": _rid(), "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
             return
         emu._settle(t)
@@ -651,49 +772,49 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _cancel(self, task_id: str) -> None:
         emu = self.emulator
-        key = self._auth()
-        if key is None:
+        caller = self._auth()
+        if caller is None:
             return
+        key, account = caller
         emu._count("cancels", key)
-        if self._apply_fault("cancel", key):
+        if self._apply_fault("cancel", key) or self._throttle(account, key, "cancel"):
             return
         now = emu.clock.now()
         with emu._lock:
             emu._sched.tick(now)
             t = emu._sched.tasks.get(task_id)
-            ok = (
-                t is not None
-                and t.api_key == key
-                and t.status == "PENDING"
-                and now - t.submit_at <= TTL_SECONDS
-            )
+            ok = t is not None and emu._visible(t, account, now) and t.status == "PENDING"
             if ok:
                 assert t is not None
                 emu._sched.cancel_pending(t, now)
         if ok:
             self._json(200, {"request_id": _rid()})
         else:
-            self._error(
-                400,
-                "UnsupportedOperation",
-                "Failed to cancel the task, please confirm if the task is in PENDING status.",
-            )
+            self._refuse(CANCEL_REFUSED)
 
     def _list(self, q: dict[str, str]) -> None:
         emu = self.emulator
-        key = self._auth()
-        if key is None:
+        caller = self._auth()
+        if caller is None:
             return
+        key, account = caller
         emu._count("lists", key)
-        if self._apply_fault("list", key):
+        if self._apply_fault("list", key) or self._throttle(account, key, "list"):
             return
+        now = emu.clock.now()
         try:
-            start = parse_compact_cst(q["start_time"]) if q.get("start_time") else None
-            end = parse_compact_cst(q["end_time"]) if q.get("end_time") else None
+            end = parse_compact_cst(q["end_time"]) if q.get("end_time") else now
+            start = parse_compact_cst(q["start_time"]) if q.get("start_time") else end - LIST_WINDOW_SECONDS
         except ValueError:
             self._error(
                 400, "InvalidParameter", "The start_time/end_time must be formatted as YYYYMMDDhhmmss."
             )
+            return
+        if end < start:
+            self._error(400, "InvalidParameter", "The start_time must not be later than the end_time.")
+            return
+        if end - start > LIST_WINDOW_SECONDS:
+            self._refuse(LIST_WINDOW_REFUSED)
             return
         try:
             page_no = int(q.get("page_no") or 1)
@@ -701,43 +822,33 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._error(400, "InvalidParameter", "The page_no/page_size must be integers.")
             return
-        if page_no < 1 or not 1 <= page_size <= 100:
-            self._error(400, "InvalidParameter", "The page_no must be >= 1 and page_size in [1, 100].")
+        if page_no < 1 or not 1 <= page_size <= LIST_PAGE_SIZE_MAX:
+            self._error(
+                400,
+                "InvalidParameter",
+                f"The page_no must be >= 1 and page_size in [1, {LIST_PAGE_SIZE_MAX}].",
+            )
             return
-        status = (q.get("status") or "").upper() or None
-        model = q.get("model_name") or None
+        wanted = {
+            "status": (q.get("status") or "").upper() or None,
+            "model_name": q.get("model_name") or None,
+            "api_key_id": q.get("api_key_id") or None,
+            "region": q.get("region") or None,
+        }
         emu.tick()
         with emu._lock:
-            mine = [t for t in emu._sched.tasks.values() if t.api_key == key]
+            mine = [t for t in emu._sched.tasks.values() if emu._visible(t, account, now)]
         for t in mine:
             if t.status == "ENDED":
                 emu._settle(t)
         rows = []
         with emu._lock:
-            for t in sorted(mine, key=lambda t: t.seq, reverse=True):
-                shown = "RUNNING" if t.status == "ENDED" else t.status
-                if start is not None and t.submit_at < start:
+            for t in sorted(mine, key=lambda t: t.seq, reverse=True):  # newest first
+                if not start <= t.submit_at < end + 1.0:  # the window's times are whole seconds
                     continue
-                if end is not None and t.submit_at > end + 0.999:
-                    continue
-                if status and shown != status:
-                    continue
-                if model and model != MODEL:
-                    continue
-                rows.append(
-                    {
-                        "task_id": t.task_id,
-                        "status": shown,
-                        "model_name": MODEL,
-                        "gmt_create": fmt_cst(t.submit_at),
-                        "start_time": fmt_cst(t.scheduled_at) if t.scheduled_at is not None else None,
-                        "end_time": fmt_cst(t.end_at) if t.final and t.end_at is not None else None,
-                        "request_id": t.request_id,
-                        "code": t.code,
-                        "api_key_id": emu.api_key_id(key),
-                        "region": REGION,
-                    }
-                )
+                entry = emu.list_entry(t)
+                if all(value is None or entry[field] == value for field, value in wanted.items()):
+                    rows.append(entry)
         total = len(rows)
         page = rows[(page_no - 1) * page_size : page_no * page_size]
         self._json(
@@ -845,6 +956,8 @@ class _Handler(BaseHTTPRequestHandler):
         cmd = path[len("/_emulator") :]
         if cmd == "/counters" and self.command == "GET":
             self._json(200, emu.counters)
+        elif cmd == "/accounts" and self.command == "GET":
+            self._json(200, {"accounts": emu.accounts.describe()})
         elif cmd == "/faults" and self.command == "GET":
             self._json(200, emu.faults.snapshot())
         elif cmd == "/faults" and self.command == "POST":
@@ -862,7 +975,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"ok": True})
         elif cmd == "/clock" and self.command == "GET":
             now = emu.clock.now()
-            self._json(200, {"now": now, "cst": fmt_cst(now), "manual": isinstance(emu.clock, ManualClock)})
+            self._json(
+                200,
+                {
+                    "now": now,
+                    "cst": fmt_cst(now),
+                    "manual": isinstance(emu.clock, ManualClock),
+                    "time_scale": emu.time_scale,
+                },
+            )
         elif cmd == "/clock/advance" and self.command == "POST":
             try:
                 emu.advance(float(body.get("seconds", 0)))
@@ -877,7 +998,8 @@ class _Handler(BaseHTTPRequestHandler):
                     {
                         "task_id": t.task_id,
                         "status": t.status,
-                        "api_key_id": emu.api_key_id(t.api_key),
+                        "account": t.account,
+                        "api_key_id": api_key_id(t.api_key),
                         "request_id": t.request_id,
                         "submit_time": fmt_cst(t.submit_at),
                         "run_seconds": t.run_seconds,
@@ -887,5 +1009,36 @@ class _Handler(BaseHTTPRequestHandler):
                     for t in sorted(emu._sched.tasks.values(), key=lambda t: t.seq)
                 ]
             self._json(200, {"tasks": rows})
+        elif cmd == "/tasks" and self.command == "POST":
+            if not isinstance(body.get("body"), dict):
+                self._json(400, {"error": 'expected {"body": <a create body>, "account": NAME}'})
+                return
+            try:
+                task_id = emu.create_workload_task(
+                    body["body"], account=body.get("account"), run_seconds=body.get("run_seconds")
+                )
+            except BadRequest as exc:
+                self._json(400, {"error": exc.message})
+                return
+            except (KeyError, TypeError, ValueError) as exc:
+                self._json(400, {"error": str(exc)})
+                return
+            self._json(200, {"task_id": task_id})
+        elif (m := CONTROL_TASK_RE.match(cmd)) and self.command == "POST":
+            task_id, action = m.groups()
+            try:
+                if action == "suspend":
+                    seconds = body.get("seconds")
+                    emu.suspend(task_id, None if seconds is None else float(seconds))
+                else:
+                    emu.resume(task_id)
+            except KeyError:
+                self._json(404, {"error": f"no task {task_id}"})
+                return
+            except (TypeError, ValueError) as exc:
+                self._json(400, {"error": str(exc)})
+                return
+            t = emu.task(task_id)
+            self._json(200, {"task_id": task_id, "status": t.status if t else "UNKNOWN"})
         else:
             self._json(404, {"error": f"unknown control endpoint {self.command} {path}"})

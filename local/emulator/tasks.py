@@ -1,9 +1,15 @@
 """Task records and the emulated scheduler (PENDING -> RUNNING -> SUCCEEDED/FAILED/CANCELED).
 
 The scheduler is a small discrete-event simulation driven by the emulator's clock: on each ``tick(now)``
-it replays, in emulated-time order, every task end and every start that became possible up to ``now``
-(at most ``running_cap`` RUNNING per API key, FIFO, each task PENDING at least ``pending_seconds``).
-So a ``ManualClock`` jump of an hour gives exactly the timestamps a real hour would have given.
+it replays, in time order, every task end, every resume of a suspended task and every start that became
+possible up to ``now`` (at most ``running_cap`` RUNNING per account, FIFO, each task PENDING at least
+its ``ready_at``). So a ``ManualClock`` jump of an hour gives exactly the timestamps a real hour would
+have given.
+
+SUSPENDED (a status both official SDKs know): the service holds the task; it neither progresses nor
+ends until resumed. A suspended PENDING task leaves the queue (it does not block the tasks behind it)
+and goes back to its place when resumed; a suspended RUNNING task keeps its slot and the rest of its
+run time.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from .render import RenderResult
 class Task:
     seq: int
     task_id: str
-    api_key: str
+    account: str
+    api_key: str  # the key it was created with (an account's workload key for tasks made out of band)
     request_id: str
     body: dict[str, Any]
     prompt: str | None
@@ -31,11 +38,15 @@ class Task:
     params: dict[str, Any]
     submit_at: float
     ready_at: float
-    run_seconds: float
+    run_seconds: float  # on the clock (the time scale already applied)
     outcome: TaskOutcome | None = None
-    status: str = "PENDING"  # PENDING | RUNNING | ENDED (emulated end reached, outcome pending) | final
+    # PENDING | RUNNING | SUSPENDED | ENDED (run over, outcome pending) | SUCCEEDED | FAILED | CANCELED
+    status: str = "PENDING"
     scheduled_at: float | None = None
     end_at: float | None = None
+    suspended_from: str | None = None  # PENDING or RUNNING: where a resume puts it back
+    resume_at: float | None = None  # a suspension that ends on its own
+    remaining: float | None = None  # run time left of a task suspended while RUNNING
     code: str | None = None
     message: str | None = None
     result: RenderResult | None = None
@@ -47,6 +58,11 @@ class Task:
     def final(self) -> bool:
         return self.status in ("SUCCEEDED", "FAILED", "CANCELED")
 
+    @property
+    def shown_status(self) -> str:
+        """What the API reports: a task whose run is over but whose outcome is not settled is RUNNING."""
+        return "RUNNING" if self.status == "ENDED" else self.status
+
 
 class Scheduler:
     """Holds the tasks; all methods must be called with the emulator's lock held."""
@@ -56,25 +72,63 @@ class Scheduler:
         self.on_start = on_start
         self.tasks: dict[str, Task] = {}
         self.pending: dict[str, deque[Task]] = {}
-        self.running: dict[str, set[str]] = {}
+        self.running: dict[str, set[str]] = {}  # per account; a task suspended while RUNNING stays here
+        self.suspended: dict[str, Task] = {}
         self.last_free: dict[str, float] = {}
         self.max_running_seen: dict[str, int] = {}
         self.seq = 0
 
     def add(self, task: Task) -> None:
         self.tasks[task.task_id] = task
-        self.pending.setdefault(task.api_key, deque()).append(task)
+        self.pending.setdefault(task.account, deque()).append(task)
 
-    def running_count(self, key: str) -> int:
-        return len(self.running.get(key, ()))
+    def running_count(self, account: str) -> int:
+        return len(self.running.get(account, ()))
 
     def cancel_pending(self, task: Task, now: float) -> None:
-        q = self.pending.get(task.api_key)
+        q = self.pending.get(task.account)
         if q is not None and task in q:
             q.remove(task)
         task.status = "CANCELED"
         task.end_at = now
         task.done.set()
+
+    def forget(self, task: Task, now: float) -> None:
+        """Drop every trace of a task (the service lost it): it frees its place and, now, its slot."""
+        del self.tasks[task.task_id]
+        queue = self.pending.get(task.account)
+        if queue is not None and task in queue:
+            queue.remove(task)
+        running = self.running.get(task.account, set())
+        if task.task_id in running:
+            running.discard(task.task_id)
+            self.last_free[task.account] = now
+        self.suspended.pop(task.task_id, None)
+
+    def suspend(self, task: Task, now: float, until: float | None) -> None:
+        if task.status == "PENDING":
+            self.pending[task.account].remove(task)
+        elif task.status == "RUNNING":
+            assert task.end_at is not None
+            task.remaining = max(0.0, task.end_at - now)
+            task.end_at = None
+        else:
+            raise ValueError(f"only a PENDING or RUNNING task can be suspended (this one is {task.status})")
+        task.suspended_from, task.status, task.resume_at = task.status, "SUSPENDED", until
+        self.suspended[task.task_id] = task
+
+    def resume(self, task: Task, at: float) -> None:
+        if task.status != "SUSPENDED":
+            raise ValueError(f"only a SUSPENDED task can be resumed (this one is {task.status})")
+        del self.suspended[task.task_id]
+        if task.suspended_from == "RUNNING":
+            task.status, task.end_at = "RUNNING", at + (task.remaining or 0.0)
+        else:
+            task.status, task.ready_at = "PENDING", max(task.ready_at, at)
+            queue = self.pending.setdefault(task.account, deque())
+            place = next((i for i, other in enumerate(queue) if other.seq > task.seq), len(queue))
+            queue.insert(place, task)  # back to its place in the FIFO
+        task.suspended_from = task.resume_at = task.remaining = None
 
     def tick(self, now: float) -> None:
         while True:
@@ -82,36 +136,42 @@ class Scheduler:
             for ids in self.running.values():
                 for tid in ids:
                     t = self.tasks[tid]
-                    assert t.end_at is not None
-                    if t.end_at <= now:
+                    if t.status == "RUNNING" and t.end_at is not None and t.end_at <= now:
                         cand = (t.end_at, 0, t.seq, "end", t)
                         if best is None or cand[:3] < best[:3]:
                             best = cand
-            for key, q in self.pending.items():
-                if not q or self.running_count(key) >= self.running_cap:
+            for t in self.suspended.values():
+                if t.resume_at is not None and t.resume_at <= now:
+                    cand = (t.resume_at, 1, t.seq, "resume", t)
+                    if best is None or cand[:3] < best[:3]:
+                        best = cand
+            for account, q in self.pending.items():
+                if not q or self.running_count(account) >= self.running_cap:
                     continue
                 head = q[0]
-                start = max(head.ready_at, self.last_free.get(key, 0.0))
+                start = max(head.ready_at, self.last_free.get(account, 0.0))
                 if start <= now:
-                    cand = (start, 1, head.seq, "start", head)
+                    cand = (start, 2, head.seq, "start", head)
                     if best is None or cand[:3] < best[:3]:
                         best = cand
             if best is None:
                 return
             at, _, _, kind, t = best
             if kind == "end":
-                self.running[t.api_key].discard(t.task_id)
-                self.last_free[t.api_key] = at
+                self.running[t.account].discard(t.task_id)
+                self.last_free[t.account] = at
                 t.status = "ENDED"
                 self.settle(t)
+            elif kind == "resume":
+                self.resume(t, at)
             else:
-                self.pending[t.api_key].popleft()
+                self.pending[t.account].popleft()
                 t.status = "RUNNING"
                 t.scheduled_at = at
                 t.end_at = at + t.run_seconds
-                self.running.setdefault(t.api_key, set()).add(t.task_id)
-                n = self.running_count(t.api_key)
-                self.max_running_seen[t.api_key] = max(self.max_running_seen.get(t.api_key, 0), n)
+                self.running.setdefault(t.account, set()).add(t.task_id)
+                n = self.running_count(t.account)
+                self.max_running_seen[t.account] = max(self.max_running_seen.get(t.account, 0), n)
                 self.on_start(t)
 
     @staticmethod

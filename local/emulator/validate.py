@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-MODEL = "wan2.7-videoedit"
+from .contract import MODEL
+
 PROMPT_MAX = 5000
 NEGATIVE_MAX = 500
 RESOLUTIONS = ("720P", "1080P")

@@ -397,10 +397,7 @@ class Harness:
 
     def vanish(self, task: Any) -> None:
         """The service forgets a PENDING task (queries say UNKNOWN); it still counts as made."""
-        emulator = self.emulator
-        with emulator._lock:
-            emulator._sched.pending[task.api_key].remove(task)
-            del emulator._sched.tasks[task.task_id]
+        self.emulator.lose_task(task.task_id)
         self.vanished.append(task)
 
     # evidence ------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from wanedit.dashscope import (
     CreateTaskRequest,
     DashScopeClient,
     FinalError,
+    InvalidRequestError,
+    QuotaExhaustedError,
     RetryableError,
     TaskStatus,
     ThrottledError,
@@ -91,9 +93,8 @@ def test_a_create_dropped_after_the_task_was_made_is_reported_as_unknown(client,
         client.create_task(request())
     assert emu.counters["tasks_created"] == 1  # it exists: the caller must reconcile, not resubmit
     assert sleeps == []
-    window = client.list_tasks(
-        start=datetime.now(UTC) - timedelta(days=1000), end=datetime.now(UTC) + timedelta(days=1)
-    )
+    now = datetime.fromtimestamp(emu.now(), UTC)  # the clock the emulator and its tests share
+    window = client.list_tasks(start=now - timedelta(minutes=5), end=now + timedelta(minutes=1))
     assert window.total == 1
 
 
@@ -124,3 +125,28 @@ def test_a_wrong_key_is_final_and_never_echoed(emu, sleeps):
     assert raised.value.code == "InvalidApiKey" and raised.value.status == 401
     assert "sk-wrong-key" not in f"{raised.value!s}{raised.value!r}{client!r}"
     assert sleeps == []
+
+
+def test_an_exhausted_quota_is_handed_over_at_once(client, emu, sleeps):
+    emu.faults.add_spec("create=429:Throttling.AllocationQuota")
+    with pytest.raises(QuotaExhaustedError) as raised:
+        client.create_task(request())
+    assert raised.value.code == "Throttling.AllocationQuota" and raised.value.status == 429
+    assert "quota" in raised.value.message.lower()
+    task_id = client.create_task(request()).output.task_id
+    emu.faults.add_spec("query=429:Throttling.AllocationQuotax5")
+    with pytest.raises(QuotaExhaustedError):
+        client.get_task(task_id)
+    assert sleeps == [] and emu.counters["queries"] == 1  # no spinning on it
+
+
+def test_a_list_window_over_24_hours_never_leaves_the_client(client, emu):
+    now = datetime.fromtimestamp(emu.now(), UTC)
+    with pytest.raises(InvalidRequestError) as raised:
+        client.list_tasks(start=now - timedelta(hours=25), end=now)
+    assert raised.value.code == "ListWindowTooLong"
+    with pytest.raises(InvalidRequestError):
+        client.iter_tasks(start=now - timedelta(hours=24, seconds=1), end=now)
+    assert emu.counters["lists"] == 0
+    assert client.list_tasks(start=now - timedelta(hours=24), end=now).total == 0  # 24 h: sent, taken
+    assert emu.counters["lists"] == 1

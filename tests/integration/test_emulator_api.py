@@ -11,9 +11,10 @@ import pytest
 
 from local.emulator import Emulator, ManualClock
 from local.emulator.clock import CST
+from local.emulator.contract import LIST_ENTRY_FIELDS, LIST_TIME_FIELDS, LIST_WINDOW_REFUSED
 from local.samplemedia import make_image
 from tests import emulator_fixtures as ef
-from tests.emulator_fixtures import API_KEY, Api, MediaServer, body
+from tests.emulator_fixtures import API_KEY, OTHER_ACCOUNT_KEY, SAME_ACCOUNT_KEY, Api, MediaServer, body
 
 clock, emu, media = ef.clock, ef.emu, ef.media  # fixtures
 
@@ -86,7 +87,7 @@ def test_reference_curl_examples_have_reference_shapes(emu: Emulator, media: Med
         assert TS.match(out[k]), out[k]
     assert _ts(out["scheduled_time"]) - _ts(out["submit_time"]) == timedelta(seconds=5)
     assert _ts(out["end_time"]) - _ts(out["scheduled_time"]) == timedelta(seconds=90)
-    # UTC+8 wall time of the emulated clock
+    # UTC+8 wall time of the shared clock
     assert out["submit_time"].startswith(datetime.fromtimestamp(emu.now(), tz=CST).strftime("%Y-%m-%d"))
     u = q["usage"]
     assert set(u) == {"duration", "input_video_duration", "output_video_duration", "video_count", "SR"}
@@ -264,13 +265,18 @@ def test_data_uri_reference_image_accepted(emu: Emulator, media: MediaServer) ->
     assert api.finish(tid)["output"]["task_status"] == "SUCCEEDED"
 
 
-def test_unknown_task_other_key_and_24h_expiry(emu: Emulator, clock: ManualClock, media: MediaServer) -> None:
+def test_unknown_task_other_account_and_24h_expiry(
+    emu: Emulator, clock: ManualClock, media: MediaServer
+) -> None:
     api = Api(emu)
     q = api.query("00000000-0000-0000-0000-000000000000").json()
     assert q["output"] == {"task_id": "00000000-0000-0000-0000-000000000000", "task_status": "UNKNOWN"}
     assert set(q) == {"request_id", "output"}
     tid = api.create(media.url("clip.mp4"), resolution="720P")
-    assert Api(emu, key="sk-other").query(tid).json()["output"]["task_status"] == "UNKNOWN"
+    foreign = Api(emu, key=OTHER_ACCOUNT_KEY).query(tid).json()
+    assert set(foreign) == {"request_id", "output"}
+    assert foreign["output"] == {"task_id": tid, "task_status": "UNKNOWN"}  # as an unknown id
+    assert Api(emu, key=SAME_ACCOUNT_KEY).output(tid)["task_status"] == "PENDING"  # same account
     out = api.finish(tid)["output"]
     url = out["video_url"]
     assert api.s.get(url).status_code == 200
@@ -313,51 +319,77 @@ def test_cancel_pending_ok_running_refused(emu: Emulator, media: MediaServer) ->
     assert api.output(t2)["task_status"] == "RUNNING"
     _err(api.cancel(t2), 400, "UnsupportedOperation", msg)
     _err(api.cancel("nope"), 400, "UnsupportedOperation", msg)
-    _err(Api(emu, key="sk-other").cancel(t2), 400, "UnsupportedOperation", msg)
+    t3 = api.create(media.url("clip.mp4"), resolution="720P")
+    _err(Api(emu, key=OTHER_ACCOUNT_KEY).cancel(t3), 400, "UnsupportedOperation", msg)  # not its task
+    assert api.output(t3)["task_status"] == "PENDING"
+    assert Api(emu, key=SAME_ACCOUNT_KEY).cancel(t3).status_code == 200  # another key, same account
     emu.advance(200)
     assert api.output(t2)["task_status"] == "SUCCEEDED"
-    assert emu.counters["cancels"] == 5
+    assert api.output(t3)["task_status"] == "CANCELED"
+    assert emu.counters["cancels"] == 6
 
 
-def test_list_filters_pages_and_keys(emu: Emulator, clock: ManualClock, media: MediaServer) -> None:
+def _ms(text: str) -> int:
+    """A query time (``YYYY-MM-DD HH:mm:ss.SSS``, UTC+8) as the list's epoch milliseconds."""
+    return int(_ts(text).replace(tzinfo=CST).timestamp() * 1000)
+
+
+def compact(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=CST).strftime("%Y%m%d%H%M%S")
+
+
+def test_list_entries_are_documented_fields_with_epoch_millisecond_times(
+    emu: Emulator, media: MediaServer
+) -> None:
+    api = Api(emu)
+    done = api.create(media.url("clip.mp4"), resolution="720P")
+    emu.advance(200)
+    running = api.create(media.url("clip.mp4"), resolution="720P")
+    emu.advance(10)
+    pending = Api(emu, key=SAME_ACCOUNT_KEY).create(media.url("clip.mp4"), resolution="720P")
+    j = api.list().json()
+    assert set(j) == {"request_id", "data", "page_no", "page_size", "total", "total_page"}
+    by_id = {d["task_id"]: d for d in j["data"]}
+    assert [d["task_id"] for d in j["data"]] == [pending, running, done]  # newest first
+    assert set(by_id[done]) == LIST_ENTRY_FIELDS  # every documented field, no other
+    assert set(by_id[running]) == LIST_ENTRY_FIELDS - {"end_time"}  # not known yet: left out
+    assert set(by_id[pending]) == LIST_ENTRY_FIELDS - {"start_time", "end_time"}
+    out = api.output(done)
+    entry = by_id[done]
+    assert all(type(entry[f]) is int for f in LIST_TIME_FIELDS)  # numbers, never strings
+    assert entry["gmt_create"] == _ms(out["submit_time"])
+    assert entry["start_time"] == _ms(out["scheduled_time"])
+    assert entry["end_time"] == _ms(out["end_time"])
+    assert entry["status"] == "SUCCEEDED" and entry["model_name"] == "wan2.7-videoedit"
+    assert entry["region"] == "ap-southeast-1"
+    assert entry["user_api_unique_key"] == "apikey:v1:aigc:video-generation:video-synthesis:wan2.7-videoedit"
+    created = {t["task_id"]: t["request_id"] for t in emu.counters["created_tasks"]}
+    assert entry["request_id"] == created[done]  # the create's request_id, for reconciliation
+    # One account (its main account's UID on every task); one key id and caller per key.
+    assert len({d["caller_parent_id"] for d in j["data"]}) == 1
+    assert by_id[done]["api_key_id"] == by_id[running]["api_key_id"] != by_id[pending]["api_key_id"]
+    assert by_id[done]["caller_uid"] != by_id[pending]["caller_uid"]
+    assert all(
+        isinstance(d[f], str) for d in j["data"] for f in ("api_key_id", "caller_parent_id", "caller_uid")
+    )
+    assert API_KEY not in str(j) and SAME_ACCOUNT_KEY not in str(j)
+
+
+def test_list_filters_pages_and_accounts(emu: Emulator, clock: ManualClock, media: MediaServer) -> None:
     api = Api(emu)
     t0 = clock.now()
     a = api.create(media.url("clip.mp4"), resolution="720P")
     emu.advance(3600)
     b = api.create(media.url("clip.mp4"), resolution="720P")
-    c = api.create(media.url("clip.mp4"), resolution="720P")
+    c = Api(emu, key=SAME_ACCOUNT_KEY).create(media.url("clip.mp4"), resolution="720P")
     api.cancel(c)
     emu.advance(300)  # a, b SUCCEEDED
-    Api(emu, key="sk-other").create(media.url("clip.mp4"), resolution="720P")
+    Api(emu, key=OTHER_ACCOUNT_KEY).create(media.url("clip.mp4"), resolution="720P")
     j = api.list().json()
-    assert set(j) == {"request_id", "data", "page_no", "page_size", "total", "total_page"}
     assert j["total"] == 3 and j["page_no"] == 1 and j["page_size"] == 10 and j["total_page"] == 1
-    item = j["data"][0]
-    assert set(item) == {
-        "task_id",
-        "status",
-        "model_name",
-        "gmt_create",
-        "start_time",
-        "end_time",
-        "request_id",
-        "code",
-        "api_key_id",
-        "region",
-    }
-    assert (
-        item["region"] == "ap-southeast-1"
-        and item["model_name"] == "wan2.7-videoedit"
-        and TS.match(item["gmt_create"])
-    )
     by_id = {d["task_id"]: d for d in j["data"]}
     assert by_id[a]["status"] == "SUCCEEDED" and by_id[c]["status"] == "CANCELED"
-    created = {t["task_id"]: t["request_id"] for t in emu.counters["created_tasks"]}
-    assert by_id[b]["request_id"] == created[b]  # the create's request_id, for reconciliation
-
-    def compact(epoch: float) -> str:
-        return datetime.fromtimestamp(epoch, tz=CST).strftime("%Y%m%d%H%M%S")
-
+    assert Api(emu, key=SAME_ACCOUNT_KEY).list().json()["data"] == j["data"]  # one account, one list
     w = api.list(start_time=compact(t0 + 1800), end_time=compact(t0 + 7200)).json()
     assert {d["task_id"] for d in w["data"]} == {b, c}
     w = api.list(start_time=compact(t0 - 60), end_time=compact(t0 + 60)).json()
@@ -365,19 +397,56 @@ def test_list_filters_pages_and_keys(emu: Emulator, clock: ManualClock, media: M
     assert {d["task_id"] for d in api.list(status="CANCELED").json()["data"]} == {c}
     assert api.list(model_name="wan2.6-i2v").json()["total"] == 0
     assert api.list(model_name="wan2.7-videoedit").json()["total"] == 3
+    assert [d["task_id"] for d in api.list(api_key_id=by_id[c]["api_key_id"]).json()["data"]] == [c]
+    assert api.list(region="cn-beijing").json()["total"] == 0
     p = api.list(page_no=2, page_size=2).json()
     assert p["total"] == 3 and p["total_page"] == 2 and len(p["data"]) == 1
     _err(api.list(start_time="2026-01-01"), 400, "InvalidParameter")
-    assert Api(emu, key="sk-other").list().json()["total"] == 1
+    assert Api(emu, key=OTHER_ACCOUNT_KEY).list().json()["total"] == 1
 
 
-def test_at_most_five_running_per_key_fifo_all_finish(emu: Emulator, media: MediaServer) -> None:
+def test_list_window_is_at_most_24_hours(emu: Emulator, clock: ManualClock, media: MediaServer) -> None:
     api = Api(emu)
+    tid = api.create(media.url("clip.mp4"), resolution="720P")
+    now = clock.now()
+    day = api.list(start_time=compact(now - 86400), end_time=compact(now)).json()  # exactly 24 h
+    assert [d["task_id"] for d in day["data"]] == [tid]
+    refused = LIST_WINDOW_REFUSED
+    _err(
+        api.list(start_time=compact(now - 86401), end_time=compact(now)),
+        refused.status,
+        refused.code,
+        refused.message,
+    )
+    _err(api.list(start_time=compact(now - 25 * 3600), end_time=compact(now)), 400, "InvalidParameter")
+    _err(api.list(start_time=compact(now), end_time=compact(now - 1)), 400, "InvalidParameter")
+    # Without start_time the window is the 24 h before end_time (or now): every live task.
+    assert api.list(end_time=compact(now + 60)).json()["total"] == 1
+
+
+def test_tasks_older_than_24_hours_leave_query_list_and_cancel(
+    emu: Emulator, clock: ManualClock, media: MediaServer
+) -> None:
+    api = Api(emu)
+    tid = api.create(media.url("clip.mp4"), resolution="720P")
+    emu.advance(24 * 3600 + 1)
+    assert api.list().json()["total"] == 0
+    start = compact(clock.now() - 86400 - 60)
+    assert api.list(start_time=start, end_time=compact(clock.now() - 60)).json()["total"] == 0
+    assert api.output(tid) == {"task_id": tid, "task_status": "UNKNOWN"}
+
+
+def test_at_most_five_running_per_account_fifo_all_finish(emu: Emulator, media: MediaServer) -> None:
+    api, second = Api(emu), Api(emu, key=SAME_ACCOUNT_KEY)
     ids = []
-    for _ in range(8):
-        ids.append(api.create(media.url("clip.mp4"), resolution="720P"))
+    for n in range(8):  # both keys of the account, alternately: one cap for the two
+        ids.append((api if n % 2 else second).create(media.url("clip.mp4"), resolution="720P"))
         emu.advance(0.25)  # stay under 5 creates/s
-    other = Api(emu, key="sk-other").create(media.url("clip.mp4"), resolution="720P")
+    others = [Api(emu, key=OTHER_ACCOUNT_KEY).create(media.url("clip.mp4"), resolution="720P")]
+    others += [Api(emu, key=OTHER_ACCOUNT_KEY).create(media.url("clip.mp4"), resolution="720P")]
+    emu.advance(6)
+    # The other account's tasks run at once: its cap is its own.
+    assert [Api(emu, key=OTHER_ACCOUNT_KEY).output(t)["task_status"] for t in others] == ["RUNNING"] * 2
     seen_max = 0
     for _ in range(40):
         emu.advance(10)
@@ -395,9 +464,9 @@ def test_at_most_five_running_per_key_fifo_all_finish(emu: Emulator, media: Medi
     assert all(_ts(o["scheduled_time"]) >= first_end for o in outs[5:])  # waited for a slot
     sched = [_ts(o["scheduled_time"]) for o in outs]
     assert sched[5] <= sched[6] <= sched[7]  # FIFO
-    assert Api(emu, key="sk-other").output(other)["task_status"] == "SUCCEEDED"  # caps are per key
     c = emu.counters
-    assert c["max_running_seen"] == 5 and c["per_key"][API_KEY]["tasks_created"] == 8
+    assert c["max_running_seen_per_account"] == {"default": 5, "other": 2}
+    assert c["per_account"]["default"]["tasks_created"] == 8 and c["per_key"][API_KEY]["tasks_created"] == 4
 
 
 def test_rate_limits_429(emu: Emulator, media: MediaServer) -> None:
@@ -422,6 +491,26 @@ def test_rate_limits_429(emu: Emulator, media: MediaServer) -> None:
     assert api.query(tid).status_code == 200
     c = emu.counters
     assert c["throttled"] == 4 and c["tasks_created"] == 6 and c["creates_rejected"] == 2
+
+
+@pytest.mark.parametrize("endpoint", ["list", "cancel"])
+def test_list_and_cancel_are_limited_to_20_per_second_per_account(
+    emu: Emulator, media: MediaServer, endpoint: str
+) -> None:
+    api, second, other = Api(emu), Api(emu, key=SAME_ACCOUNT_KEY), Api(emu, key=OTHER_ACCOUNT_KEY)
+    tid = api.create(media.url("clip.mp4"), resolution="720P")
+
+    def call(client: Api) -> Any:
+        return client.list() if endpoint == "list" else client.cancel(tid)
+
+    codes = [call(api if n % 2 else second).status_code for n in range(20)]  # the keys share it
+    assert 429 not in codes
+    _err(call(api), 429, "Throttling.RateQuota")
+    _err(call(second), 429, "Throttling.RateQuota")
+    assert call(other).status_code != 429  # another account's limit is its own
+    assert api.query(tid).status_code == 200  # and each endpoint has its own 20
+    emu.advance(1.01)
+    assert call(api).status_code != 429
 
 
 def test_rate_limit_can_be_disabled(media: MediaServer) -> None:

@@ -14,7 +14,7 @@ import pytest
 import requests
 from dashscope import VideoSynthesis
 
-from local.emulator import Emulator, ManualClock
+from local.emulator import Emulator, ManualClock, fmt_cst
 from local.samplemedia import make_image, probe
 from tests import emulator_fixtures as ef
 from tests.emulator_fixtures import API_KEY, Api, MediaServer, body
@@ -126,7 +126,7 @@ def test_task_outcome_faults_failed_and_canceled(emu: Emulator, media: MediaServ
     }
     assert api.output(c)["task_status"] == "CANCELED"
     assert api.output(ok)["task_status"] == "SUCCEEDED"
-    assert {d["task_id"]: d["code"] for d in api.list().json()["data"]}[f] == "InternalError.Algo"
+    assert {d["task_id"]: d["status"] for d in api.list().json()["data"]}[f] == "FAILED"
 
 
 def test_task_seconds_override_queue(emu: Emulator, media: MediaServer) -> None:
@@ -295,3 +295,23 @@ def test_manual_clock_is_the_only_time_source(media: MediaServer) -> None:
         assert api.output(tid)["task_status"] == "PENDING"
         assert api.output(tid)["submit_time"] == "2027-01-15 16:00:00.000"  # UTC+8 of 1.8e9
         assert 60 <= e.task(tid).run_seconds <= 120  # type: ignore[union-attr]
+
+
+def test_a_task_the_service_loses_is_unknown_everywhere_and_frees_its_slot(
+    emu: Emulator, media: MediaServer
+) -> None:
+    api = Api(emu)
+    ids = [api.create(media.url("clip.mp4"), resolution="720P") for _ in range(5)]
+    emu.advance(1.0)
+    queued = api.create(media.url("clip.mp4"), resolution="720P")
+    emu.advance(10)
+    assert api.output(queued)["task_status"] == "PENDING"  # the five slots are taken
+    lost_at = emu.now()
+    emu.lose_task(ids[0])
+    emu.advance(0.1)
+    assert api.output(ids[0]) == {"task_id": ids[0], "task_status": "UNKNOWN"}
+    assert ids[0] not in {d["task_id"] for d in api.list().json()["data"]}
+    out = api.output(queued)
+    assert out["task_status"] == "RUNNING"  # its slot went to the next task, when it was freed
+    assert out["scheduled_time"] == fmt_cst(lost_at)
+    assert emu.counters["tasks_created"] == 6  # still counted as made

@@ -31,12 +31,14 @@ from tests.unit.test_dashscope_models import (
     request_from_curl_body,
 )
 from wanedit.dashscope import (
+    MAX_LIST_WINDOW,
     CreateOutcomeUnknown,
     CreateTaskRequest,
     DashScopeClient,
     DashScopeError,
     FinalError,
     InvalidRequestError,
+    QuotaExhaustedError,
     RetryableError,
     TaskStatus,
     ThrottledError,
@@ -284,6 +286,27 @@ def test_list_tasks_refuses_naive_or_reversed_times(server: ScriptedServer, clie
     assert server.seen == []
 
 
+def test_list_window_of_24_hours_is_sent_and_a_longer_one_never(
+    server: ScriptedServer, client: DashScopeClient
+) -> None:
+    end = datetime(2026, 4, 3, 12, 0, 0, tzinfo=UTC)
+    assert timedelta(hours=24) == MAX_LIST_WINDOW
+    server.script(Reply(200, {"request_id": "r", "data": [], "total": 0}))
+    client.list_tasks(start=end - MAX_LIST_WINDOW, end=end)  # exactly 24 h: sent
+    (seen,) = server.seen
+    assert seen.query["start_time"] == ["20260402200000"] and seen.query["end_time"] == ["20260403200000"]
+    for too_long in (MAX_LIST_WINDOW + timedelta(seconds=1), timedelta(hours=25)):
+        with pytest.raises(InvalidRequestError) as info:
+            client.list_tasks(start=end - too_long, end=end)
+        assert info.value.code == "ListWindowTooLong" and info.value.status is None
+        assert not info.value.retryable
+        # iter_tasks refuses at the call, before anything is read or sent
+        with pytest.raises(InvalidRequestError) as info:
+            client.iter_tasks(start=end - too_long, end=end)
+        assert info.value.code == "ListWindowTooLong"
+    assert len(server.seen) == 1
+
+
 def page(task_ids: list[str], page_no: int, total_page: int | None) -> Reply:
     body: dict[str, Any] = {
         "request_id": f"p{page_no}",
@@ -471,7 +494,7 @@ READ_TABLE = [
     (err(408, "RequestTimeOut"), RetryableError),
     (err(429, "Throttling"), ThrottledError),
     (err(429, "Throttling.RateQuota"), ThrottledError),
-    (err(429, "Throttling.AllocationQuota"), ThrottledError),
+    (err(429, "Throttling.AllocationQuota"), QuotaExhaustedError),
     (err(400, "Throttling.User"), ThrottledError),
     (err(429, None), ThrottledError),
     (err(500, "InternalError"), RetryableError),
@@ -542,6 +565,7 @@ CREATE_TABLE = [
     (err(408, "RequestTimeOut"), RetryableError),  # the server gave up reading: nothing made
     (err(429, "Throttling"), ThrottledError),
     (err(429, "Throttling.RateQuota"), ThrottledError),
+    (err(429, "Throttling.AllocationQuota"), QuotaExhaustedError),
     (err(503, "ServiceUnavailable"), RetryableError),  # refused for load: nothing made
     (err(500, "InternalError"), CreateOutcomeUnknown),  # failed while handling: unknown
     (err(502, "BadGateway"), CreateOutcomeUnknown),  # the gateway had forwarded it
@@ -739,6 +763,25 @@ def test_garbage_retry_after_is_ignored(
     server.script(err(503, "ServiceUnavailable", **{"Retry-After": "soon"}), ok(QUERY_SUCCEEDED))
     client.get_task(TASK_ID)
     assert 0 <= sleeps.calls[0] <= 0.5
+
+
+def test_an_exhausted_quota_is_never_retried(
+    server: ScriptedServer, client: DashScopeClient, sleeps: SleepRecorder
+) -> None:
+    """A used-up quota does not come back in seconds: every call hands it to the caller at once."""
+    quota = err(
+        429, "Throttling.AllocationQuota", "Allocated quota exceeded, please increase your quota limit."
+    )
+    server.script(quota, quota, quota, ok(QUERY_SUCCEEDED))
+    now = datetime.now(UTC)
+    with pytest.raises(QuotaExhaustedError) as info:
+        client.get_task(TASK_ID)
+    assert isinstance(info.value, ThrottledError) and info.value.status == 429
+    with pytest.raises(QuotaExhaustedError):
+        client.list_tasks(start=now, end=now)
+    with pytest.raises(QuotaExhaustedError):
+        client.cancel_task(TASK_ID)
+    assert len(server.seen) == 3 and sleeps.calls == []
 
 
 # cancel: retried only when the service provably did not act on it.

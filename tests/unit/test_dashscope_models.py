@@ -486,12 +486,18 @@ def test_status_terminal_and_active() -> None:
         TaskStatus.FAILED,
         TaskStatus.CANCELED,
     }
-    assert {s for s in TaskStatus if s.is_active} == {TaskStatus.PENDING, TaskStatus.RUNNING}
+    assert {s for s in TaskStatus if s.is_active} == {
+        TaskStatus.PENDING,
+        TaskStatus.RUNNING,
+        TaskStatus.SUSPENDED,  # held by the service, alive: neither ended nor unknown
+    }
     assert not TaskStatus.UNKNOWN.is_terminal and not TaskStatus.UNKNOWN.is_active
 
 
-def test_unlisted_status_is_unknown_and_case_is_tolerated() -> None:
-    assert TaskStatus("SUSPENDED") is TaskStatus.UNKNOWN
+def test_suspended_is_known_and_unlisted_status_is_unknown_and_case_is_tolerated() -> None:
+    assert TaskStatus("SUSPENDED") is TaskStatus.SUSPENDED
+    assert TaskStatus("suspended") is TaskStatus.SUSPENDED
+    assert TaskStatus("PAUSED") is TaskStatus.UNKNOWN
     assert TaskStatus("succeeded") is TaskStatus.SUCCEEDED
     assert TaskStatus("RUNNING") == "RUNNING"
 
@@ -541,7 +547,51 @@ def test_format_list_time_is_utc_plus_8() -> None:
 # --- task list ----------------------------------------------------------------------------------
 
 
-def test_task_list() -> None:
+# The body of the official Java SDK's own list test (TestBatchTextEmbedding.testListParameters):
+# the documented entry, times in epoch milliseconds.
+JAVA_SDK_LIST = {
+    "request_id": "31a80745-990d-958b-ad1c-fd51f17a6996",
+    "data": [
+        {
+            "api_key_id": "1",
+            "caller_parent_id": "2",
+            "caller_uid": "3",
+            "end_time": 1691561396394,
+            "gmt_create": 1691561394828,
+            "model_name": "pre-offline-file-embedding",
+            "region": "cn-beijing",
+            "request_id": "5ddcdba0-9b22-93c1-946e-1eb152b77efa",
+            "start_time": 1691561395295,
+            "status": "SUCCEEDED",
+            "task_id": "bb7c1bdb-d8de-4619-83b8-9ad3c3313def",
+            "user_api_unique_key": (
+                "apikey:v1:embeddings:text-embedding:text-embedding:pre-offline-file-embedding"
+            ),
+        }
+    ],
+    "total": 1,
+    "total_page": 1,
+    "page_no": 1,
+    "page_size": 10,
+}
+
+
+def test_task_list_documented_entry() -> None:
+    page = TaskList.model_validate(JAVA_SDK_LIST)
+    (item,) = page.data
+    assert item.status is TaskStatus.SUCCEEDED
+    assert item.gmt_create == datetime(2023, 8, 9, 6, 9, 54, 828000, tzinfo=UTC)
+    assert item.start_time == datetime(2023, 8, 9, 6, 9, 55, 295000, tzinfo=UTC)
+    assert item.end_time == datetime(2023, 8, 9, 6, 9, 56, 394000, tzinfo=UTC)
+    assert (item.api_key_id, item.caller_parent_id, item.caller_uid) == ("1", "2", "3")
+    assert item.user_api_unique_key.startswith("apikey:v1:")  # type: ignore[union-attr]
+    assert (item.region, item.request_id) == ("cn-beijing", "5ddcdba0-9b22-93c1-946e-1eb152b77efa")
+    assert item.model_extra == {}  # every documented field is declared
+    assert (page.page_no, page.page_size, page.total, page.total_page) == (1, 10, 1, 1)
+
+
+def test_task_list_is_tolerant() -> None:
+    """Text times, numeric ids, fields the documents do not list, absent times: all parse."""
     page = TaskList.model_validate(
         {
             "request_id": "r",
@@ -551,30 +601,27 @@ def test_task_list() -> None:
                     "status": "SUCCEEDED",
                     "model_name": "wan2.7-videoedit",
                     "gmt_create": "2026-04-03 00:08:03.576",
-                    "start_time": "2026-04-03 00:08:13.408",
+                    "start_time": "1775146093408",
                     "end_time": "2026-04-03 00:11:57.286",
-                    "request_id": "rq1",
+                    "api_key_id": 1234,
+                    "caller_uid": "",
                     "code": None,
-                    "api_key_id": "1234",
-                    "region": "ap-southeast-1",
-                    "caller_uid": "extra-field",
                 },
-                {"task_id": "t2", "status": "RUNNING"},
+                {"task_id": "t2", "status": "SUSPENDED"},
             ],
-            "page_no": 1,
-            "page_size": 10,
+            "page_no": "1",
             "total": 2,
-            "total_page": 1,
         }
     )
     first, second = page.data
-    assert first.status is TaskStatus.SUCCEEDED
     assert first.gmt_create == datetime(2026, 4, 3, 0, 8, 3, 576000, tzinfo=CST)
+    assert first.start_time == datetime(2026, 4, 3, 0, 8, 13, 408000, tzinfo=CST)
     assert first.raw_times["end_time"] == "2026-04-03 00:11:57.286"
-    assert first.api_key_id == "1234" and first.region == "ap-southeast-1"
-    assert first.model_extra == {"caller_uid": "extra-field"}
-    assert second.status is TaskStatus.RUNNING and second.gmt_create is None
-    assert (page.page_no, page.page_size, page.total, page.total_page) == (1, 10, 2, 1)
+    assert first.api_key_id == "1234" and first.caller_uid is None
+    assert first.model_extra == {"code": None}
+    assert second.status is TaskStatus.SUSPENDED and second.status.is_active
+    assert second.gmt_create is None and second.end_time is None
+    assert page.page_no == 1 and page.total_page is None
 
 
 def test_task_list_with_null_data() -> None:

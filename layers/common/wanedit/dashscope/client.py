@@ -3,9 +3,12 @@
 One pooled ``requests.Session`` per client, a (connect, read) timeout on every call, typed errors
 (``errors.py``) and bounded retries with full-jitter backoff where retrying is safe:
 
-- query and list (reads): every retryable error is retried, up to ``max_query_attempts`` attempts.
+- query and list (reads): every retryable error is retried, up to ``max_query_attempts`` attempts,
+  except ``QuotaExhaustedError`` (a used-up quota does not come back within seconds: it goes to the
+  caller at once).
 - cancel (a POST; sending it twice turns a success into "not PENDING"): retried only when the
-  service provably did not act on it: the connection was never made, 408, 429/Throttling, 503.
+  service provably did not act on it: the connection was never made, 408, 429/Throttling (but not
+  an exhausted quota), 503.
 - create: never retried here. A failure that proves nothing was created raises ``RetryableError``
   (``ThrottledError`` for throttling); one after which a task may exist raises
   ``CreateOutcomeUnknown``, and the caller reconciles (list/query) before creating again.
@@ -22,6 +25,9 @@ Backoff before retry n (0-based) is ``uniform(0, min(backoff_cap, backoff_base *
 ``Retry-After`` (seconds or HTTP date) raises that to at least the asked wait, and one longer than
 ``backoff_cap`` ends the retries at once: the error (with ``retry_after``) goes to the caller, whose
 schedule (the poller's next run, a QUEUED job) is the better place to wait that long.
+
+A list window longer than the service allows (``MAX_LIST_WINDOW``, 24 h) is never sent:
+``list_tasks`` and ``iter_tasks`` raise ``InvalidRequestError`` with code ``ListWindowTooLong``.
 
 The API key is read per call (a callable may rotate it), sent only in the Authorization header,
 and never appears in reprs, errors or logs.
@@ -50,11 +56,20 @@ from .errors import (
     DashScopeError,
     FinalError,
     InvalidRequestError,
+    QuotaExhaustedError,
     RetryableError,
     ThrottledError,
     classify_response,
 )
-from .models import CreateTaskRequest, CreateTaskResponse, TaskList, TaskListItem, TaskResponse, TaskStatus
+from .models import (
+    MAX_LIST_WINDOW,
+    CreateTaskRequest,
+    CreateTaskResponse,
+    TaskList,
+    TaskListItem,
+    TaskResponse,
+    TaskStatus,
+)
 from .models import format_list_time as _format_list_time
 
 __all__ = ["DashScopeClient"]
@@ -173,7 +188,8 @@ class DashScopeClient:
         page_no: int = 1,
         page_size: int = 10,
     ) -> TaskList:
-        """One page of this account's tasks created between ``start`` and ``end`` (aware datetimes)."""
+        """One page of the account's tasks created between ``start`` and ``end`` (aware datetimes, at
+        most ``MAX_LIST_WINDOW`` apart)."""
         params = _list_params(start, end, status, model_name, page_no, page_size)
         return self._with_retries("GET", LIST_PATH, kind="read", params=params, model=TaskList)
 
@@ -189,9 +205,22 @@ class DashScopeClient:
     ) -> Iterator[TaskListItem]:
         """Every task of the window, page by page, each once (pages may shift while we read).
 
-        Bounded: more than ``max_pages`` pages raises FinalError ``TooManyPages`` rather than
-        silently returning part of the window (a reconciler must not conclude "no task" from it).
+        The window is checked here, before anything is sent (``InvalidRequestError``). Bounded: more
+        than ``max_pages`` pages raises FinalError ``TooManyPages`` rather than silently returning
+        part of the window (a reconciler must not conclude "no task" from it).
         """
+        _list_params(start, end, status, model_name, 1, page_size)  # now: a generator raises only when read
+        return self._pages(start, end, status, model_name, page_size, max_pages)
+
+    def _pages(
+        self,
+        start: datetime,
+        end: datetime,
+        status: TaskStatus | str | None,
+        model_name: str | None,
+        page_size: int,
+        max_pages: int,
+    ) -> Iterator[TaskListItem]:
         seen: set[str] = set()
         for page_no in range(1, max_pages + 1):
             page = self.list_tasks(
@@ -360,6 +389,13 @@ def _list_params(
         raise InvalidRequestError(None, "InvalidParameter", str(exc), None) from None
     if end < start:
         raise InvalidRequestError(None, "InvalidParameter", "end must not be before start", None)
+    if end - start > MAX_LIST_WINDOW:
+        raise InvalidRequestError(
+            None,
+            "ListWindowTooLong",
+            f"a task list covers at most {MAX_LIST_WINDOW} (asked for {end - start}); list shorter windows",
+            None,
+        )
     if page_no < 1 or page_size < 1:
         raise InvalidRequestError(None, "InvalidParameter", "page_no and page_size must be at least 1", None)
     params = {"start_time": start_text, "end_time": end_text}
@@ -373,7 +409,7 @@ def _list_params(
 
 
 def _should_retry(kind: _Kind, error: DashScopeError) -> bool:
-    if not isinstance(error, RetryableError):
+    if not isinstance(error, RetryableError) or isinstance(error, QuotaExhaustedError):
         return False
     if kind == "read":
         return True

@@ -5,6 +5,8 @@ Callers branch on the class, never on message text:
 - ``FinalError``: the request is wrong or not allowed (4xx). Sending it again will not help.
 - ``RetryableError``: nothing happened on the server (or, for reads, it does not matter); try later.
   ``ThrottledError`` is the throttling kind (429 / ``Throttling*``): keep the job queued.
+  ``QuotaExhaustedError`` is the throttling that seconds will not cure (``Throttling.AllocationQuota``:
+  the account's quota is used up): the client never retries it; pause, and try again much later.
 - ``CreateOutcomeUnknown``: a create *may* have made a task. Do not create again before
   reconciling (list the account's tasks / query them): the reference says "Do not create
   duplicate tasks".
@@ -23,6 +25,7 @@ __all__ = [
     "DashScopeError",
     "FinalError",
     "InvalidRequestError",
+    "QuotaExhaustedError",
     "RetryableError",
     "ThrottledError",
     "classify_response",
@@ -97,6 +100,15 @@ class ThrottledError(RetryableError):
     """429 / ``Throttling*``: the service refused the request for rate or quota; it made nothing."""
 
 
+class QuotaExhaustedError(ThrottledError):
+    """429 ``Throttling.AllocationQuota``: the account's allocated quota is used up; it made nothing.
+
+    Unlike a rate refusal it does not clear within seconds (a quota is raised by a person, or
+    refills over a longer period), so retrying soon only adds load: the client hands it straight to
+    the caller, which should stop sending for a while rather than back off and retry.
+    """
+
+
 class FinalError(DashScopeError):
     """The request itself is at fault (bad parameter, key, permission, balance, content...)."""
 
@@ -115,6 +127,8 @@ class CreateOutcomeUnknown(DashScopeError):
 
     retryable = False
 
+
+QUOTA_EXHAUSTED_CODE = "Throttling.AllocationQuota"
 
 # Codes that are final whatever the status (they are documented as 4xx; the code is the stronger
 # signal if a gateway ever wraps them in another status).
@@ -139,10 +153,13 @@ def classify_response(
 ) -> DashScopeError:
     """The error for a non-2xx answer of a *read* call (query, list). Create and cancel refine it.
 
-    429 or a ``Throttling*`` code -> ThrottledError; 408 and 5xx -> RetryableError; the documented
-    final codes and any other status -> FinalError.
+    ``Throttling.AllocationQuota`` -> QuotaExhaustedError; 429 or another ``Throttling*`` code ->
+    ThrottledError; 408 and 5xx -> RetryableError; the documented final codes and any other status
+    -> FinalError.
     """
     args = (status, code, message, request_id)
+    if (code or "").startswith(QUOTA_EXHAUSTED_CODE):
+        return QuotaExhaustedError(*args, retry_after=retry_after)
     if status == 429 or (code or "").startswith("Throttling"):
         return ThrottledError(*args, retry_after=retry_after)
     if code and code.startswith(_FINAL_CODES):

@@ -2,8 +2,9 @@
 
 Requests are strict (``extra="forbid"``, the documented values and limits): a typo fails here, not
 at the service. Responses are forward-compatible (``extra="allow"``): unknown fields are kept, never
-an error, and every documented field is declared. Times come as ``YYYY-MM-DD HH:mm:ss.SSS`` in UTC+8
-and are parsed into aware datetimes; the text as received stays in ``raw_times``.
+an error, and every documented field is declared. Task times come as ``YYYY-MM-DD HH:mm:ss.SSS`` in
+UTC+8 (the list's as epoch milliseconds) and are parsed into aware datetimes; a time given as text
+stays in ``raw_times`` as received.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from wanedit.domain.usage import LooseInt, Usage
 
 __all__ = [
     "API_TZ",
+    "MAX_LIST_WINDOW",
     "MODEL",
     "CreateTaskRequest",
     "CreateTaskResponse",
@@ -38,6 +40,8 @@ __all__ = [
 
 API_TZ = timezone(timedelta(hours=8), "UTC+08:00")
 """The service reports and takes wall-clock times in UTC+8."""
+MAX_LIST_WINDOW = timedelta(hours=24)
+"""The longest ``start_time``..``end_time`` one task-list call may cover; the service refuses more."""
 
 
 # --------------------------------------------------------------------------- request
@@ -100,6 +104,16 @@ class CreateTaskRequest(_Request):
 class TaskStatus(enum.StrEnum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
+    SUSPENDED = "SUSPENDED"
+    """The service holds the task: it is not running now and has not ended.
+
+    Not in the reference's list, but both official SDKs know it (Python ``TaskStatus.SUSPENDED``,
+    Java ``TaskStatus.SUSPENDED``), and neither SDK's ``wait()`` stops on it: it keeps polling, as for
+    PENDING and RUNNING. No document says when the service suspends a task (Model Studio's
+    fine-tuning API uses the word for a job paused by the service and resumed later). So it is a
+    live task, like PENDING: neither terminal nor UNKNOWN. Never expire or replace it before its
+    24 h lifetime is over.
+    """
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELED = "CANCELED"
@@ -127,8 +141,8 @@ class TaskStatus(enum.StrEnum):
 
     @property
     def is_active(self) -> bool:
-        """PENDING or RUNNING: poll again later."""
-        return self in (TaskStatus.PENDING, TaskStatus.RUNNING)
+        """PENDING, RUNNING or SUSPENDED: the task lives and will change; poll again later."""
+        return self in (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.SUSPENDED)
 
 
 _API_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y%m%d%H%M%S")
@@ -178,8 +192,16 @@ def _empty_to_none(value: Any) -> Any:
     return None if value == "" else value
 
 
+def _to_str(value: Any) -> Any:
+    """An identifier as text: ``"1234"`` or ``1234`` -> ``"1234"``; ``""`` -> None."""
+    if value == "":
+        return None
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 ApiTime = Annotated[datetime | None, BeforeValidator(parse_api_time)]
 OptStr = Annotated[str | None, BeforeValidator(_empty_to_none)]
+LooseStr = Annotated[str | None, BeforeValidator(_to_str)]
 
 
 class _Response(BaseModel):
@@ -239,25 +261,34 @@ class CreateTaskResponse(TaskResponse):
 
 
 class TaskListItem(_TimedResponse):
-    """One task of ``GET /api/v1/tasks``. Only ``task_id`` and ``status`` are always present."""
+    """One task of ``GET /api/v1/tasks``: the fields of the official Java SDK's ``AsyncTaskInfo``.
+
+    ``gmt_create`` (created), ``start_time`` (began running) and ``end_time`` come as epoch
+    milliseconds and are parsed into aware datetimes (text in the API's other formats is taken too);
+    a time not known yet is absent. ``request_id`` is the create call's. ``caller_parent_id`` is the
+    account's main UID, ``caller_uid`` the (RAM) user who created the task, ``api_key_id`` the key:
+    the list holds every task of the account, whichever workload made it. Only ``task_id`` and
+    ``status`` are taken as always present.
+    """
 
     _time_fields: ClassVar[tuple[str, ...]] = ("gmt_create", "start_time", "end_time")
 
     task_id: str
     status: TaskStatus = TaskStatus.UNKNOWN
-    model_name: str | None = None
+    model_name: OptStr = None
     gmt_create: ApiTime = None
     start_time: ApiTime = None
     end_time: ApiTime = None
-    request_id: str | None = None
-    code: OptStr = None
-    message: OptStr = None
-    api_key_id: str | None = None
-    region: str | None = None
+    request_id: OptStr = None
+    api_key_id: LooseStr = None
+    caller_parent_id: LooseStr = None
+    caller_uid: LooseStr = None
+    user_api_unique_key: OptStr = None
+    region: OptStr = None
 
 
 class TaskList(_Response):
-    """``GET /api/v1/tasks``: one page of this account's tasks."""
+    """``GET /api/v1/tasks``: one page of the account's tasks, newest first."""
 
     request_id: str | None = None
     data: list[TaskListItem] = Field(default_factory=list)
