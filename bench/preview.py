@@ -81,8 +81,8 @@ def child(mode: str, path: str) -> dict[str, Any]:
     """One measurement, in this (fresh) process: PyAV, Pillow and the preview module imported first."""
     import av
 
-    from wanedit.media.reader import CountingReader, FileRangeReader
-    from wanedit.segments.preview import RangeFile, make_preview
+    from wanedit.media.reader import CountingReader, FileRangeReader, RangeFile
+    from wanedit.segments.preview import make_preview
 
     out: dict[str, Any] = {}
     rss_before = _status("VmRSS")

@@ -50,9 +50,11 @@ def _local_up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    overrides = dict(args.parameter_overrides)
     with LocalStack(
         time_scale=args.time_scale,
-        max_concurrent_tasks=args.max_concurrent,
+        max_concurrent_tasks=int(overrides.get("MaxConcurrentTasks", args.max_concurrent)),
+        parameters=overrides,
         api_key=args.api_key or LOCAL_API_KEY,
         accounts=dict(args.account),
         quiet=not args.verbose,
@@ -357,7 +359,35 @@ def _report(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
+def _budget(args: argparse.Namespace, target: Target) -> int:
+    from wanedit.usecases.budget import budget_view
+
+    svc = target.services()
+    view = budget_view(svc, time.time())
+    if not view:
+        print("no budget is set (DailyBudget and MonthlyBudget are 0): every valid job is submitted")
+    for kind, figures in view.items():
+        print(
+            f"{kind:<5} {figures['period']}: spent {figures['spent']:.2f},"
+            f" committed {figures['committed']:.2f},"
+            f" remaining {figures['remaining']:.2f} of {figures['budget']:.2f} {figures['unit']}"
+        )
+    held = svc.store.held(1000)
+    print(f"held jobs: {len(held)}")
+    for job in held:
+        cost = f"{job.estimate.amount:.2f} {job.estimate.unit}" if job.estimate else "?"
+        print(f"  {job.job_id}  {job.stem}  {cost}  uploaded {_age(job)} ago")
+    return 0
+
+
 # ------------------------------------------------------------------------------------- parser
+
+
+def _parameter_override(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: write KEY=VALUE, e.g. DailyBudget=5")
+    return key, value
 
 
 def _account_spec(text: str) -> tuple[str, list[str]]:
@@ -404,6 +434,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--max-concurrent", type=int, default=5, help="MaxConcurrentTasks (default 5)")
     up.add_argument(
         "--poll-every", type=float, default=60.0, help="the schedule's rate in seconds (default 60)"
+    )
+    up.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        type=_parameter_override,
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameters, as sam deploy takes them (e.g. DailyBudget=5 PricePerSecond720P=0.1)",
     )
     up.add_argument("--verbose", action="store_true", help="show the functions' logs")
     up.add_argument(
@@ -477,6 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--limit", type=int, default=100, help="at most this many messages per queue")
     redrive.add_argument("--dry-run", action="store_true", help="only say what would be replayed")
     redrive.set_defaults(run=_redrive)
+
+    budget = stack_command("budget", "today's and this month's spend: spent, committed, remaining, held jobs")
+    budget.set_defaults(run=_budget)
 
     report = stack_command("report", "sum jobs, billed seconds and estimated spend")
     report.add_argument("--since", help="a duration (30m, 12h, 7d) or an ISO date (2026-11-01)")

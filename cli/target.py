@@ -75,6 +75,7 @@ def _local(endpoint: str | None, local_state: Path) -> Target:
     )
     settings = Settings.model_validate(
         {
+            **state.get("environment", {}),
             "BUCKET_NAME": state["bucket"],
             "JOB_TABLE_NAME": state["table"],
             "COMPLETE_QUEUE_URL": state["complete_queue_url"],
@@ -95,6 +96,17 @@ def _local(endpoint: str | None, local_state: Path) -> Target:
         api_base_url=state["emulator_url"],
         description=f"local stack at {endpoint_url}",
     )
+
+
+# Stack parameters the CLI's settings need beside the outputs (the functions get them as these env vars).
+_SETTINGS_PARAMETERS = {
+    "PricePerSecond720P": "PRICE_PER_SECOND_720P",
+    "PricePerSecond1080P": "PRICE_PER_SECOND_1080P",
+    "PriceCurrency": "PRICE_CURRENCY",
+    "DailyBudget": "DAILY_BUDGET",
+    "MonthlyBudget": "MONTHLY_BUDGET",
+    "MaxConcurrentTasks": "MAX_CONCURRENT_TASKS",
+}
 
 
 def _deployed(name: str, *, region: str | None, profile: str | None) -> Target:
@@ -118,6 +130,7 @@ def _deployed(name: str, *, region: str | None, profile: str | None) -> Target:
             "EDITED_PREFIX": parameters.get("EditedPrefix", "edited/"),
             "FAILED_PREFIX": parameters.get("FailedPrefix", "failed/"),
             "WORK_PREFIX": parameters.get("WorkPrefix", "work/"),
+            **{env: parameters[name] for name, env in _SETTINGS_PARAMETERS.items() if parameters.get(name)},
         }
     )
     api_base_url = endpoint_for(

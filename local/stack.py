@@ -54,7 +54,8 @@ class LocalStack:
 
     `api_key`: the keys of the pipeline's account (the first is the one the pipeline uses; more are
     other keys of the same account, sharing its tasks and limits). `accounts`: other accounts.
-    `time_scale` applies in real time only: a simulated clock is advanced instead.
+    `time_scale` applies in real time only: a simulated clock is advanced instead. `parameters`
+    override template.yaml's parameter defaults, as `sam deploy --parameter-overrides` does.
     """
 
     def __init__(
@@ -69,8 +70,10 @@ class LocalStack:
         region: str = "us-east-1",
         quiet: bool = True,
         emulator_options: dict[str, Any] | None = None,
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
         self._emulator_clock = emulator_clock
+        self._parameters = dict(parameters or {})
         self.clock: Clock = SimulatedClock(emulator_clock) if emulator_clock is not None else SystemClock()
         self._time_scale = time_scale if emulator_clock is None else 1.0
         self._task_seconds = task_seconds
@@ -110,7 +113,9 @@ class LocalStack:
             **self._emulator_options,
         )
         self.emulator.start()
-        self.resources = create_local_resources(endpoint, region=self._region, api_key=self._api_key)
+        self.resources = create_local_resources(
+            endpoint, region=self._region, api_key=self._api_key, parameters=self._parameters
+        )
         env = self.resources.function_environment(
             api_base_url=self.emulator.base_url, max_concurrent_tasks=self._max_concurrent
         )
@@ -165,6 +170,8 @@ class LocalStack:
             "secret_id": r.secret_id,
             "event_bus": r.event_bus,
             "emulator_url": self.emulator.base_url,
+            # what the functions are configured with (prices, budgets...): the CLI reads its settings here
+            "environment": dict(r.template_environment),
             "aws_access_key_id": "local",
             "aws_secret_access_key": "local",
         }

@@ -230,7 +230,13 @@ class Harness:
     """One local stack for one fault case."""
 
     def __init__(
-        self, name: str, *, cap: int = 5, task_seconds: float = 60.0, emulator: dict[str, Any] | None = None
+        self,
+        name: str,
+        *,
+        cap: int = 5,
+        task_seconds: float = 60.0,
+        emulator: dict[str, Any] | None = None,
+        parameters: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.cap = cap
@@ -243,6 +249,7 @@ class Harness:
             max_concurrent_tasks=cap,
             api_key=FAKE_KEY,
             emulator_options=emulator,
+            parameters=parameters,
         )
         self.outcome_events: list[dict[str, Any]] = []
         self.topic_messages: list[dict[str, Any]] = []
@@ -264,12 +271,14 @@ class Harness:
         assert isinstance(base.objects, S3ObjectStore)
         S3Hooks(base.objects._client, self.ic)
         objects = base.objects
+        table = threading.Lock()  # one JobTable: the store and the ledger share its per-item atomicity
         self.svc = dataclasses.replace(
             base,
             # moto's server does not make a conditional update atomic against a concurrent one
             # (DynamoDB does, per item): two racing QUEUED -> SUBMITTING both "won" there. The
             # store's calls are serialized to give the races below DynamoDB's guarantee back.
-            store=Proxy("store", base.store, self.ic, serialize=threading.Lock()),
+            store=Proxy("store", base.store, self.ic, serialize=table),
+            ledger=Proxy("ledger", base.ledger, self.ic, serialize=table),
             objects=Proxy("objects", objects, self.ic),
             api=Proxy("api", SplitApi(create, rest), self.ic),
             notifier=Proxy("notifier", base.notifier, self.ic),
@@ -352,12 +361,13 @@ class Harness:
         )
 
     def settled(self) -> bool:
-        """Every job terminal (none left on the poller's lists) and both queues empty."""
+        """Every job terminal (none left on the poller's lists, none held) and both queues empty."""
         r = self.stack.resources
         store = self.svc.store
         return (
             store.next_poll_due() is None
             and store.next_queued_due() is None
+            and not store.held(1)
             and self.queue_depth(r.ingest_queue_url) == 0
             and self.queue_depth(r.complete_queue_url) == 0
         )

@@ -23,8 +23,8 @@ from PIL import Image, ImageChops, ImageStat
 from local.emulator.render import render
 from local.samplemedia import make_clip, read_frame_marks, read_image_mark
 from tests.unit import mediafiles
-from wanedit.media.reader import BytesRangeReader, CountingReader, FileRangeReader
-from wanedit.segments.preview import PreviewError, PreviewRow, PreviewSheet, RangeFile, make_preview
+from wanedit.media.reader import BytesRangeReader, CountingReader, FileRangeReader, RangeFile
+from wanedit.segments.preview import PreviewError, PreviewRow, PreviewSheet, make_preview
 from wanedit.segments.split import split_clip
 from wanedit.segments.stitch import StitchPart, stitch
 

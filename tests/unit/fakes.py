@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from wanedit.adapters.jobstore import list_for
 from wanedit.container import Services
 from wanedit.dashscope import (
     CreateTaskRequest,
@@ -27,11 +28,12 @@ from wanedit.dashscope import (
     TaskResponse,
     TaskStatus,
 )
+from wanedit.domain.budget import Period
 from wanedit.domain.job import Job, SourceObject
 from wanedit.domain.lifecycle import JobState, check_initial
 from wanedit.domain.request import EditParameters, EditRequest
 from wanedit.media.reader import BytesRangeReader
-from wanedit.ports import ConditionalWrite, HalfRecord, JobStore, ObjectInfo
+from wanedit.ports import ConditionalWrite, HalfRecord, JobStore, LedgerEntry, ObjectInfo
 from wanedit.settings import Settings
 
 START = 1_800_000_000.0
@@ -105,7 +107,7 @@ class FakeJobStore(JobStore):
         if next_poll_at is None or state.is_terminal:
             self.lists.pop(job_id, None)
         else:
-            self.lists[job_id] = ("queue" if state is JobState.QUEUED else "poll", next_poll_at)
+            self.lists[job_id] = (list_for(state), next_poll_at)
 
     def _on(self, name: str) -> list[tuple[float, str]]:
         return sorted((at, job_id) for job_id, (list_name, at) in self.lists.items() if list_name == name)
@@ -116,6 +118,9 @@ class FakeJobStore(JobStore):
     def queued(self, now: float, limit: int) -> list[Job]:
         due = [job_id for at, job_id in self._on("queue") if at <= now]
         return [self.jobs[job_id].model_copy(deep=True) for job_id in due[: max(limit, 0)]]
+
+    def held(self, limit: int) -> list[Job]:
+        return [self.jobs[job_id].model_copy(deep=True) for _, job_id in self._on("held")[:limit]]
 
     def next_poll_due(self) -> float | None:
         on = self._on("poll")
@@ -472,6 +477,7 @@ class World:
     completion: FakeQueue
     long_clips: FakeQueue
     downloader: FakeDownloader
+    ledger: FakeLedger
 
 
 def settings(**overrides: Any) -> Settings:
@@ -491,6 +497,7 @@ def world(**setting_overrides: Any) -> World:
     clock = FakeClock()
     store, objects, api = FakeJobStore(), FakeObjectStore(), FakeApi(clock)
     notifier, completion, long_clips, downloader = FakeNotifier(), FakeQueue(), FakeQueue(), FakeDownloader()
+    ledger = FakeLedger()
     svc = Services(
         settings=settings(**setting_overrides),
         store=store,
@@ -500,9 +507,10 @@ def world(**setting_overrides: Any) -> World:
         completion=completion,
         downloader=downloader,
         long_clips=long_clips,
+        ledger=ledger,
         clock=clock,
     )
-    return World(svc, clock, store, objects, api, notifier, completion, long_clips, downloader)
+    return World(svc, clock, store, objects, api, notifier, completion, long_clips, downloader, ledger)
 
 
 def make_job(w: World | None = None, *, stem: str = "team/clip", **fields: Any) -> Job:
@@ -534,3 +542,31 @@ def make_job(w: World | None = None, *, stem: str = "team/clip", **fields: Any) 
 
 def at(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
+
+
+class FakeLedger:
+    """`wanedit.ports.BudgetLedger` in memory, with the DynamoDB ledger's all-or-none commit."""
+
+    def __init__(self) -> None:
+        self.entries: dict[Period, LedgerEntry] = {}
+
+    def entry(self, period: Period) -> LedgerEntry:
+        return self.entries.get(period, LedgerEntry(period, 0.0, 0.0, {}))
+
+    def commit(self, job_id: str, amount: float, limits: Sequence[tuple[Period, float]]) -> bool:
+        pending = [(p, limit) for p, limit in limits if job_id not in self.entry(p).jobs]
+        if any(self.entry(p).spent + self.entry(p).committed + amount > limit for p, limit in pending):
+            return False
+        for period, _ in pending:
+            entry = self.entry(period)
+            self.entries[period] = LedgerEntry(
+                period, entry.spent, round(entry.committed + amount, 6), {**entry.jobs, job_id: amount}
+            )
+        return True
+
+    def settle(self, job_id: str, actual: float, period: Period) -> None:
+        entry = self.entry(period)
+        if job_id in entry.jobs:
+            jobs = {k: v for k, v in entry.jobs.items() if k != job_id}
+            committed = round(entry.committed - entry.jobs[job_id], 6)
+            self.entries[period] = LedgerEntry(period, round(entry.spent + actual, 6), committed, jobs)

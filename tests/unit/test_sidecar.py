@@ -375,6 +375,7 @@ def test_schema_cli() -> None:
         "watermark",
         "seed",
         "long_clip",
+        "dry_run",
         "edits",
     }
     assert all(prop.get("description") for prop in schema["properties"].values())

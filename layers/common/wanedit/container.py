@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from wanedit.clock import Clock, SystemClock
 from wanedit.messages import CompletionMessage, LongClipMessage
 from wanedit.paths import Layout
-from wanedit.ports import JobStore, Notifier, ObjectStore, Queue, ResultDownloader, TaskApi
+from wanedit.ports import BudgetLedger, JobStore, Notifier, ObjectStore, Queue, ResultDownloader, TaskApi
 from wanedit.settings import Settings, get_settings
 
 
@@ -28,6 +28,7 @@ class Services:
     completion: Queue[CompletionMessage]
     downloader: ResultDownloader
     long_clips: Queue[LongClipMessage]
+    ledger: BudgetLedger
     clock: Clock = field(default_factory=SystemClock)
 
     @property
@@ -59,6 +60,7 @@ def build_services(
     `aws` gives the clients (default: boto3's own, from the environment); `api_base_url` overrides
     the endpoint the region and workspace settings choose.
     """
+    from wanedit.adapters.budget import DynamoBudgetLedger
     from wanedit.adapters.download import HttpResultDownloader
     from wanedit.adapters.jobstore import DynamoJobStore
     from wanedit.adapters.messaging import EventNotifier, SqsQueue
@@ -68,12 +70,11 @@ def build_services(
         return aws.client(service) if aws is not None else None
 
     sqs = client("sqs")
+    dynamodb = aws.resource("dynamodb") if aws is not None else None
     return Services(
         settings=settings,
         store=DynamoJobStore(
-            settings.job_table_name,
-            retention_days=settings.job_retention_days,
-            resource=aws.resource("dynamodb") if aws is not None else None,
+            settings.job_table_name, retention_days=settings.job_retention_days, resource=dynamodb
         ),
         objects=S3ObjectStore(settings.bucket_name, client=client("s3")),
         api=_api_client(settings, api_key, api_base_url, client("secretsmanager")),
@@ -86,6 +87,7 @@ def build_services(
         completion=SqsQueue(settings.complete_queue_url, name="CompleteQueue", client=sqs),
         downloader=HttpResultDownloader(),
         long_clips=SqsQueue(settings.long_clip_queue_url, name="LongClipQueue", client=sqs),
+        ledger=DynamoBudgetLedger(settings.job_table_name, resource=dynamodb),
         clock=clock or SystemClock(),
     )
 

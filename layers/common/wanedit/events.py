@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wanedit.domain.budget import Estimate
 from wanedit.domain.job import Job
 from wanedit.domain.lifecycle import JobState
 from wanedit.domain.usage import Usage
@@ -20,6 +21,7 @@ SOURCE = "wanedit"
 DETAIL_SUCCEEDED = "Video Edit Succeeded"
 DETAIL_FAILED = "Video Edit Failed"
 DETAIL_REJECTED = "Video Edit Rejected"
+DETAIL_HELD = "Video Edit Held"
 
 
 class _Detail(BaseModel):
@@ -30,6 +32,19 @@ class _Detail(BaseModel):
     video_key: str = Field(description="the input clip, under the incoming prefix")
     sidecar_key: str
     task_id: str | None = Field(default=None, description="the API task, once there is one")
+
+
+class BudgetPeriod(BaseModel):
+    """One budget as it stood: a UTC day or month, in the price currency or in billed seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    period: str = Field(description="2026-12-01 (a day) or 2026-12 (a month), UTC")
+    budget: float
+    spent: float
+    committed: float = Field(description="estimates of the jobs admitted and not finished yet")
+    remaining: float
+    unit: str = Field(description="the price currency, or 'seconds' when no price is set")
 
 
 class SucceededDetail(_Detail):
@@ -61,12 +76,21 @@ class RejectedDetail(_Detail):
     problems: list[str] = Field(description="the fields found wrong, e.g. video.duration, sidecar.ratio")
 
 
+class HeldDetail(_Detail):
+    state: Literal["HELD"]
+    estimate: Estimate = Field(description="what the edit is expected to cost: billed seconds and amount")
+    budgets: dict[str, BudgetPeriod] = Field(
+        description="the budgets in force ('day', 'month') when it was held: spent, committed, remaining"
+    )
+
+
 _BY_STATE: dict[JobState, tuple[str, type[_Detail]]] = {
     JobState.PERSISTED: (DETAIL_SUCCEEDED, SucceededDetail),
     JobState.REJECTED: (DETAIL_REJECTED, RejectedDetail),
     JobState.FAILED: (DETAIL_FAILED, FailedDetail),
     JobState.CANCELED: (DETAIL_FAILED, FailedDetail),
     JobState.EXPIRED: (DETAIL_FAILED, FailedDetail),
+    JobState.HELD: (DETAIL_HELD, HeldDetail),
 }
 
 
@@ -95,6 +119,7 @@ def json_schema() -> dict[str, Any]:
         (DETAIL_SUCCEEDED, SucceededDetail),
         (DETAIL_FAILED, FailedDetail),
         (DETAIL_REJECTED, RejectedDetail),
+        (DETAIL_HELD, HeldDetail),
     ):
         detail = model.model_json_schema()
         definitions.update(detail.pop("$defs", {}))  # refs are "#/$defs/...": they live at the root

@@ -51,6 +51,10 @@ class Layout:
     def edited_manifest_key(self, stem: str) -> str:
         return f"{self.edited}{stem}.json"
 
+    def estimate_key(self, stem: str) -> str:
+        """A dry run's estimate: what would be sent and what it would cost."""
+        return f"{self.edited}{stem}.estimate.json"
+
     def failed_report_key(self, stem: str) -> str:
         return f"{self.failed}{stem}.json"
 

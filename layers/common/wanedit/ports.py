@@ -7,12 +7,13 @@ the use cases is tested without moto or HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Unpack
 
+from wanedit.domain.budget import Period
 from wanedit.domain.job import Claim, Job, JobChanges
 from wanedit.domain.lifecycle import JobState, check_transition
 from wanedit.media.reader import RangeReader
@@ -54,6 +55,16 @@ class ConditionalWrite:
     now: float
     next_poll_at: float | None  # None, or a terminal `to`: off the poller's lists
     changes: JobChanges
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One budget period as the ledger holds it: what was spent, what is committed, and by whom."""
+
+    period: Period
+    spent: float
+    committed: float
+    jobs: dict[str, float]  # job id -> its committed estimate
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,10 @@ class JobStore(Protocol):
         """Queued jobs ready to be submitted, first come first served."""
         ...
 
+    def held(self, limit: int) -> list[Job]:
+        """Jobs held over budget, in arrival order."""
+        ...
+
     def next_poll_due(self) -> float | None: ...
 
     def next_queued_due(self) -> float | None: ...
@@ -151,6 +166,20 @@ class JobStore(Protocol):
     def release_slot(self, job_id: str) -> None: ...
 
     def slot_holders(self) -> dict[str, float]: ...
+
+
+class BudgetLedger(Protocol):
+    """What the budgets have committed and spent, per UTC day and month (see `usecases.budget`)."""
+
+    def commit(self, job_id: str, amount: float, limits: Sequence[tuple[Period, float]]) -> bool:
+        """Count the job in every period where it is not yet, if each period's limit leaves room."""
+        ...
+
+    def settle(self, job_id: str, actual: float, period: Period) -> None:
+        """Replace the job's committed estimate in `period` with what it cost; once per job."""
+        ...
+
+    def entry(self, period: Period) -> LedgerEntry: ...
 
 
 class ObjectStore(Protocol):

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wanedit.domain.budget import Prices
 from wanedit.domain.usage import Usage
 
 
@@ -48,20 +49,26 @@ class Settings(BaseSettings):
     price_per_second_720p: float = Field(default=0.0, ge=0, validation_alias="PRICE_PER_SECOND_720P")
     price_per_second_1080p: float = Field(default=0.0, ge=0, validation_alias="PRICE_PER_SECOND_1080P")
     price_currency: str = Field(default="USD", validation_alias="PRICE_CURRENCY")
+    # The spend guard (0: off), in the price currency, or in billed seconds when no price is set.
+    daily_budget: float = Field(default=0.0, ge=0, validation_alias="DAILY_BUDGET")
+    monthly_budget: float = Field(default=0.0, ge=0, validation_alias="MONTHLY_BUDGET")
+
+    @property
+    def prices(self) -> Prices:
+        return Prices(self.price_per_second_720p, self.price_per_second_1080p, self.price_currency)
 
     def estimated_cost(self, usage: Usage | None) -> dict[str, Any] | None:
         """What a task cost by its usage (billed seconds x the tier's price), or None without a price."""
         if usage is None or usage.duration is None:
             return None
         tier = usage.tier
-        price = self.price_per_second_720p if tier == "720P" else self.price_per_second_1080p
+        price = self.prices.per_second(tier)
         if not price:
             return None
-        seconds = float(usage.duration)
         return {
-            "amount": round(seconds * price, 6),
+            "amount": self.prices.amount(usage.duration, tier),
             "currency": self.price_currency,
-            "billed_seconds": seconds,
+            "billed_seconds": float(usage.duration),
             "price_per_second": price,
             "tier": tier,
         }

@@ -83,6 +83,7 @@ LIMITS: dict[str, str] = {
     "watermark": "true or false",
     "seed": f"an integer 0-{MAX_SEED}",
     "long_clip": '"reject" (the default) or "split"',
+    "dry_run": "true or false",
 }
 
 
@@ -312,6 +313,11 @@ class Sidecar(BaseModel):
         description="What to do with a clip longer than the API's 10 s: 'reject' (the default) reports "
         "it; 'split' edits it in 2-10 s segments (one task each, same prompt, images, parameters and "
         "seed) and stitches them back into one video with the clip's audio. Not sent to the API.",
+    )
+    dry_run: StrictBool | None = Field(
+        default=None,
+        description="true: validate everything and write what would be sent, its billed seconds and "
+        "price to edited/<path>/<stem>.estimate.json, creating no task. Not sent to the API.",
     )
 
     @property

@@ -43,38 +43,33 @@ class DynamoBudgetLedger:
         self._table_name = table_name
 
     def commit(self, job_id: str, amount: float, limits: Sequence[tuple[Period, float]]) -> bool:
-        """Count `amount` for `job_id` in every period whose limit leaves room; False if one does not.
-
-        True too when the job is counted already (a repeated admission).
-        """
-        if not limits:
-            return True
-        for period, _ in limits:
-            self._ensure(period)
-        updates = [
-            {
-                "Update": {
-                    "TableName": self._table_name,
-                    "Key": _key(period),
-                    "UpdateExpression": "SET jobs.#job = :amount, committed = committed + :amount, "
-                    "#total = #total + :amount",
-                    "ConditionExpression": "attribute_not_exists(jobs.#job) AND #total <= :room",
-                    "ExpressionAttributeNames": {"#job": job_id, "#total": "total"},
-                    "ExpressionAttributeValues": {
-                        ":amount": _number(amount),
-                        ":room": _number(limit - amount),
-                    },
-                }
-            }
-            for period, limit in limits
-        ]
+        """Count `amount` for `job_id` in each period it is not counted in yet, if every such period's
+        limit leaves room (one transaction: all or none); False when one does not."""
+        pending = [(period, limit) for period, limit in limits if job_id not in self.entry(period).jobs]
+        if not pending:
+            return True  # a repeated admission (a retry after a crash, a second worker)
+        updates = [self._count(job_id, amount, period, limit) for period, limit in pending]
         try:
             self._resource.meta.client.transact_write_items(TransactItems=updates)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
-            return all(job_id in self.entry(period).jobs for period, _ in limits)
+            return all(job_id in self.entry(period).jobs for period, _ in pending)  # another worker won
         return True
+
+    def _count(self, job_id: str, amount: float, period: Period, limit: float) -> dict[str, Any]:
+        self._ensure(period)
+        return {
+            "Update": {
+                "TableName": self._table_name,
+                "Key": _key(period),
+                "UpdateExpression": "SET jobs.#job = :amount, committed = committed + :amount, "
+                "#total = #total + :amount",
+                "ConditionExpression": "attribute_not_exists(jobs.#job) AND #total <= :room",
+                "ExpressionAttributeNames": {"#job": job_id, "#total": "total"},
+                "ExpressionAttributeValues": {":amount": _number(amount), ":room": _number(limit - amount)},
+            }
+        }
 
     def settle(self, job_id: str, actual: float, period: Period) -> None:
         """Replace the job's estimate with what it really cost (0: released); once per job."""
@@ -85,15 +80,16 @@ class DynamoBudgetLedger:
         try:
             self._table.update_item(
                 Key=_key(period),
-                UpdateExpression="REMOVE jobs.#job SET committed = committed - :est, spent = spent + :actual, "
-                "#total = #total - :est + :actual",
+                UpdateExpression="REMOVE jobs.#job SET committed = committed - :est, "
+                "spent = spent + :actual, #total = #total - :est + :actual",
                 ConditionExpression="attribute_exists(jobs.#job)",
                 ExpressionAttributeNames={"#job": job_id, "#total": "total"},
                 ExpressionAttributeValues={":est": _number(committed), ":actual": _number(actual)},
             )
         except ClientError as error:
+            # A conditional failure: settled meanwhile by another worker, nothing more to do.
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise  # settled meanwhile by another worker: nothing more to do
+                raise
 
     def entry(self, period: Period) -> LedgerEntry:
         item = self._table.get_item(Key=_key(period), ConsistentRead=True).get("Item") or {}
@@ -105,11 +101,16 @@ class DynamoBudgetLedger:
         )
 
     def _ensure(self, period: Period) -> None:
+        item = {
+            **_key(period),
+            "jobs": {},
+            "committed": 0,
+            "spent": 0,
+            "total": 0,
+            "expires_at": period.expires_at,
+        }
         try:
-            self._table.put_item(
-                Item={**_key(period), "jobs": {}, "committed": 0, "spent": 0, "total": 0},
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise

@@ -2,7 +2,7 @@
 
 Items (partition key `pk` only):
   JOB#<job_id>         the job (attributes `active` + `next_poll_at` only while it still needs the
-                       poller: the sparse GSI ActiveByNextPoll is the poller's work list)
+                       poller: the sparse GSI ActiveByNextPoll holds its lists: poll, queue, held)
   HALF#<bucket>/<stem> a clip or sidecar waiting for its partner (WAITING_PAIR)
   TASK#<task_id>       which job owns an API task (a create is recorded at most once)
   SLOTS                map job_id -> lease time of jobs holding one of the account's task slots
@@ -30,6 +30,7 @@ ACTIVE_INDEX = "ActiveByNextPoll"
 # waiting for a slot ("queue", FIFO by the time they were queued).
 POLL_LIST = "poll"
 QUEUE_LIST = "queue"
+HELD_LIST = "held"  # over budget, in arrival order (next_poll_at is the time the job was made)
 SLOTS_PK = "SLOTS"
 
 
@@ -57,7 +58,7 @@ def _from_dynamo(value: Any) -> Any:
 
 def list_for(state: JobState) -> str:
     """The poller's list a non-terminal job is on."""
-    return QUEUE_LIST if state is JobState.QUEUED else POLL_LIST
+    return {JobState.QUEUED: QUEUE_LIST, JobState.HELD: HELD_LIST}.get(state, POLL_LIST)
 
 
 def _is_conditional_failure(error: ClientError) -> bool:
@@ -183,6 +184,12 @@ class DynamoJobStore(JobStore):
             IndexName=ACTIVE_INDEX,
             KeyConditionExpression=Key("active").eq(QUEUE_LIST) & Key("next_poll_at").lte(_to_dynamo(now)),
             Limit=limit,
+        )
+        return [job_from_item(item) for item in response.get("Items", [])]
+
+    def held(self, limit: int) -> list[Job]:
+        response = self._table.query(
+            IndexName=ACTIVE_INDEX, KeyConditionExpression=Key("active").eq(HELD_LIST), Limit=limit
         )
         return [job_from_item(item) for item in response.get("Items", [])]
 

@@ -19,6 +19,8 @@ from wanedit.domain.limits import DEFAULT_RESOLUTION, Resolution
 from wanedit.domain.usage import Usage
 
 PeriodKind = Literal["day", "month"]
+KEEP_DAYS = 40
+KEEP_MONTHS_DAYS = 400
 
 
 @dataclass(frozen=True)
@@ -34,12 +36,16 @@ class Prices:
         """What budgets count in: the currency when any price is set, else billed seconds."""
         return self.currency if self.per_second_720p or self.per_second_1080p else "seconds"
 
+    def per_second(self, tier: Resolution) -> float | None:
+        """The tier's price per billed second (None when budgets count seconds)."""
+        if self.unit == "seconds":
+            return None
+        return self.per_second_720p if tier == "720P" else self.per_second_1080p
+
     def amount(self, seconds: float, tier: Resolution) -> float:
         """`seconds` of the tier in the budget's unit (a tier priced 0 costs the budget nothing)."""
-        if self.unit == "seconds":
-            return round(seconds, 6)
-        price = self.per_second_720p if tier == "720P" else self.per_second_1080p
-        return round(seconds * price, 6)
+        price = self.per_second(tier)
+        return round(seconds if price is None else seconds * price, 6)
 
 
 class Estimate(BaseModel):
@@ -80,6 +86,14 @@ class Period:
     def of(cls, kind: PeriodKind, epoch: float) -> Period:
         moment = datetime.fromtimestamp(epoch, UTC)
         return cls(kind, moment.strftime("%Y-%m-%d" if kind == "day" else "%Y-%m"))
+
+    @property
+    def expires_at(self) -> int:
+        """When the ledger may forget the period (DynamoDB TTL): long after anyone asks about it."""
+        start = datetime.strptime(self.label, "%Y-%m-%d" if self.kind == "day" else "%Y-%m").replace(
+            tzinfo=UTC
+        )
+        return int(start.timestamp()) + (KEEP_DAYS if self.kind == "day" else KEEP_MONTHS_DAYS) * 86400
 
 
 def periods_at(epoch: float) -> tuple[Period, Period]:

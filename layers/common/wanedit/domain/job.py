@@ -13,6 +13,7 @@ from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wanedit.domain.budget import Estimate
 from wanedit.domain.lifecycle import JobState
 from wanedit.domain.request import EditRequest
 from wanedit.domain.usage import Usage
@@ -89,6 +90,9 @@ class Job(BaseModel):
     sidecar: SourceObject
     prompt: str
     request: EditRequest = Field(default_factory=EditRequest)
+    long_clip: bool = False  # edited in segments (see the module doc)
+    estimate: Estimate | None = None  # what it will cost, known from validation (the spend guard)
+    admitted_at: float | None = None  # when its estimate was committed against the budgets
     created_at: float
     updated_at: float
     next_poll_at: float | None = None
@@ -160,6 +164,7 @@ class JobChanges(TypedDict, total=False):
     task_retries: int
     work_started_at: float | None
     work_attempts: int
+    admitted_at: float | None
 
 
 IMMUTABLE_FIELDS = frozenset(
@@ -173,6 +178,8 @@ IMMUTABLE_FIELDS = frozenset(
         "sidecar",
         "prompt",
         "request",
+        "long_clip",
+        "estimate",
         "created_at",
         "parent_id",
         "segment_index",

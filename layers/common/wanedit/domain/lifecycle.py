@@ -17,6 +17,7 @@ from enum import StrEnum
 
 class JobState(StrEnum):
     QUEUED = "QUEUED"  # valid, waiting for a free slot (or backing off after Throttling)
+    HELD = "HELD"  # over the daily or monthly budget: waiting until it fits
     SUBMITTING = "SUBMITTING"  # a worker holds a slot and is calling create
     RECONCILING = "RECONCILING"  # create's outcome unknown: find the task before any resubmission
     SUBMITTED = "SUBMITTED"  # the API has the task (task_status PENDING or RUNNING)
@@ -55,6 +56,10 @@ class Edge:
 EDGES: tuple[Edge, ...] = (
     Edge(S.QUEUED, S.SUBMITTING, "submission", "a slot is free: the submitter takes the job"),
     Edge(S.QUEUED, S.CANCELED, "cancel / long clip", "the user cancels; a failed clip withdraws its segment"),
+    Edge(S.QUEUED, S.HELD, "budget", "its estimate does not fit today's or this month's budget"),
+    Edge(S.HELD, S.QUEUED, "budget", "it fits now (a new day or month, a raised budget)"),
+    Edge(S.HELD, S.SPLITTING, "budget", "a held long clip fits now"),
+    Edge(S.HELD, S.CANCELED, "cancel", "the user cancels a held job"),
     Edge(S.SUBMITTING, S.SUBMITTED, "submission", "the task is created and claimed"),
     Edge(S.SUBMITTING, S.RECONCILING, "submission / poll", "create's answer was lost, or its worker died"),
     Edge(S.SUBMITTING, S.QUEUED, "submission", "throttled, or refused before anything was made"),
@@ -77,6 +82,7 @@ EDGES: tuple[Edge, ...] = (
     Edge(S.SPLITTING, S.SEGMENTED, "long clip: split", "the segments are in work/ and listed"),
     Edge(S.SPLITTING, S.FAILED, "long clip: split", "the clip cannot be split"),
     Edge(S.SPLITTING, S.CANCELED, "cancel", "the user cancels the clip"),
+    Edge(S.SPLITTING, S.HELD, "budget", "the whole clip does not fit the budget"),
     Edge(S.SEGMENTED, S.STITCHING, "long clip: stitch", "every segment is saved"),
     Edge(S.SEGMENTED, S.FAILED, "long clip: poll", "a segment failed for good"),
     Edge(S.SEGMENTED, S.CANCELED, "long clip: poll / cancel", "a segment was canceled, or the clip"),
@@ -92,12 +98,12 @@ TERMINAL: frozenset[JobState] = frozenset({S.PERSISTED, S.REJECTED, S.FAILED, S.
 
 SLOT_HOLDING: frozenset[JobState] = frozenset({S.SUBMITTING, S.RECONCILING, S.SUBMITTED})
 
-UNHELD: frozenset[JobState] = frozenset({S.QUEUED})
-"""States no single worker holds: any submitter may take such a job at any moment, so a job in one
-is ended transition first (a lost race never announces an end that did not happen). Every other
-state is held by one worker (the submitter, the single poller, a claim), so its end writes the
-report and the event first and the transition last: a crash in between repeats them, never loses
-them."""
+UNHELD: frozenset[JobState] = frozenset({S.QUEUED, S.HELD})
+"""States no single worker holds: any submitter (or the budget's release) may take such a job at
+any moment, so a job in one is ended transition first (a lost race never announces an end that
+did not happen). Every other state is held by one worker (the submitter, the single poller, a
+claim), so its end writes the report and the event first and the transition last: a crash in
+between repeats them, never loses them."""
 
 TRANSITIONS: Mapping[JobState, frozenset[JobState]] = {
     state: frozenset(edge.target for edge in EDGES if edge.source is state) for state in JobState

@@ -7,8 +7,10 @@ Probes take a `RangeReader`; the S3 adapter implements it with ranged GETs, test
 
 from __future__ import annotations
 
+import io
 import os
-from typing import Protocol
+from collections import OrderedDict
+from typing import Any, Protocol
 
 
 class RangeReader(Protocol):
@@ -113,3 +115,62 @@ class ReadBudgetExceeded(ProbeError):
     def __init__(self, budget: int) -> None:
         super().__init__(f"no usable header within the first {budget:,} bytes")
         self.budget = budget
+
+
+class RangeFile(io.RawIOBase):
+    """A read-only, seekable file over a `RangeReader`, for PyAV to open (an S3 object read by ranged GETs).
+
+    Reads go out in aligned blocks of ``block_size``; the last ``blocks`` blocks are kept, so FFmpeg's
+    small reads and short seeks back (box headers, interleaved audio) cost no second GET, and memory
+    stays at ``blocks * block_size`` however large the file.
+    """
+
+    def __init__(self, reader: RangeReader, *, block_size: int = 1 << 20, blocks: int = 4) -> None:
+        super().__init__()
+        self._reader = reader
+        self._block_size = block_size
+        self._blocks = blocks
+        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._position = 0
+        self.size = reader.size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError(f"seek to {base + offset}, before the start of the file")
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(view) and self._position < self.size:
+            number, skip = divmod(self._position, self._block_size)
+            block = self._block(number)
+            chunk = block[skip : skip + len(view) - done]
+            if not chunk:
+                break  # the reader gave less than its size promised
+            view[done : done + len(chunk)] = chunk
+            done += len(chunk)
+            self._position += len(chunk)
+        return done
+
+    def _block(self, number: int) -> bytes:
+        block = self._cache.get(number)
+        if block is None:
+            block = self._reader.read(number * self._block_size, self._block_size)
+            self._cache[number] = block
+            if len(self._cache) > self._blocks:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(number)
+        return block

@@ -10,8 +10,8 @@ unless the decoder is already past that keyframe (then decoding on is cheaper th
 on the way, frames that no other frame refers to (most B-frames) are skipped. At most a frame or two
 are alive at once, whatever the video's length; each is scaled down as soon as it is decoded.
 
-Inputs are paths or seekable binary files: `RangeFile` turns a `RangeReader` (ranged GETs on S3)
-into one, so a sheet of a 100 MB result reads only the GOPs its cells are in.
+Inputs are paths or seekable binary files: `wanedit.media.reader.RangeFile` turns a `RangeReader`
+(ranged GETs on S3) into one, so a sheet of a 100 MB result reads only the GOPs its cells are in.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -29,9 +28,7 @@ from typing import IO, Any
 import av
 from PIL import Image, ImageDraw, ImageFont
 
-from wanedit.media.reader import RangeReader
-
-__all__ = ["PreviewError", "PreviewRow", "PreviewSheet", "RangeFile", "make_preview"]
+__all__ = ["PreviewError", "PreviewRow", "PreviewSheet", "make_preview"]
 
 VideoInput = str | os.PathLike[str] | IO[bytes]
 
@@ -350,60 +347,3 @@ def _row(row: _Row, cells: tuple[Box, ...]) -> PreviewRow:
 
 
 # ------------------------------------------------------------------------------------------ ranged input
-class RangeFile(io.RawIOBase):
-    """A read-only, seekable file over a `RangeReader`, for PyAV to open (an S3 object read by ranged GETs).
-
-    Reads go out in aligned blocks of ``block_size``; the last ``blocks`` blocks are kept, so FFmpeg's
-    small reads and short seeks back (box headers, interleaved audio) cost no second GET, and memory
-    stays at ``blocks * block_size`` however large the file.
-    """
-
-    def __init__(self, reader: RangeReader, *, block_size: int = 1 << 20, blocks: int = 4) -> None:
-        super().__init__()
-        self._reader = reader
-        self._block_size = block_size
-        self._blocks = blocks
-        self._cache: OrderedDict[int, bytes] = OrderedDict()
-        self._position = 0
-        self.size = reader.size
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
-        if base + offset < 0:
-            raise ValueError(f"seek to {base + offset}, before the start of the file")
-        self._position = base + offset
-        return self._position
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        done = 0
-        while done < len(view) and self._position < self.size:
-            number, skip = divmod(self._position, self._block_size)
-            block = self._block(number)
-            chunk = block[skip : skip + len(view) - done]
-            if not chunk:
-                break  # the reader gave less than its size promised
-            view[done : done + len(chunk)] = chunk
-            done += len(chunk)
-            self._position += len(chunk)
-        return done
-
-    def _block(self, number: int) -> bytes:
-        block = self._cache.get(number)
-        if block is None:
-            block = self._reader.read(number * self._block_size, self._block_size)
-            self._cache[number] = block
-            if len(self._cache) > self._blocks:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(number)
-        return block

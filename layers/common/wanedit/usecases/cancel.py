@@ -20,15 +20,15 @@ class CancelRefused(Exception):
 
 
 def cancel_job(svc: Services, job_id: str) -> Job:
-    """Cancel a QUEUED job, or a SUBMITTED one whose task is PENDING; returns the CANCELED job."""
+    """Cancel a QUEUED or HELD job, or a SUBMITTED one whose task is PENDING; returns the CANCELED job."""
     job = svc.store.get(job_id)
     if job is None:
         raise CancelRefused(f"no job {job_id}")
-    if job.state is JobState.QUEUED:
+    if job.state in (JobState.QUEUED, JobState.HELD):
         return fail(
             svc,
             job,
-            [JobState.QUEUED],
+            [job.state],
             Failure("Canceled", "canceled before submission", to=JobState.CANCELED),
         )
     if job.state is JobState.SUBMITTED and job.task_id:

@@ -11,6 +11,9 @@ Every terminal move of a job (persisted, failed, canceled, expired) goes through
   moment) moves first, so a lost race never announces an end that did not happen.
 - a long clip's segment ends quietly and wakes its parent, which ends the clip as a whole
   (one report, one event, naming the segment).
+
+Once ended, the job is settled against the budgets (`budget.settle`): its estimate becomes what it
+really cost. A crash before that leaves it to the poller's sweep.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from wanedit.domain.job import Job, JobChanges
 from wanedit.domain.lifecycle import UNHELD, JobState
 from wanedit.paths import FOLDER_DEFAULTS_NAME
 from wanedit.reports import DETAIL_FAILED, event_detail, failure_report
+from wanedit.usecases.budget import settle
 
 logger = Logger(child=True)
 
@@ -57,6 +61,7 @@ def end_job(
         return svc.store.get(job.job_id) or job
     if announce is not None and not UNHELD.isdisjoint(expected):
         announce(ended)
+    settle(svc, ended)
     logger.info("job ended", extra={"job_id": job.job_id, "state": to.value, "code": ended.error_code})
     return ended
 

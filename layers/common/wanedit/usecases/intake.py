@@ -18,6 +18,7 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools import Logger
 
 from wanedit.container import Services
+from wanedit.domain.budget import estimate
 from wanedit.domain.job import Job, SourceObject, job_id_for
 from wanedit.domain.lifecycle import JobState
 from wanedit.domain.request import BucketImage, EditRequest, FieldOrigin, InlineImage, StoredImage, UrlImage
@@ -38,6 +39,8 @@ from wanedit.sidecar import (
     load_document,
     sidecar_size_problem,
 )
+from wanedit.usecases.budget import admit, hold
+from wanedit.usecases.dryrun import write_estimate
 from wanedit.usecases.ending import output_tags
 from wanedit.usecases.longclip.segments import begin, needs_split, with_fixed_seed
 from wanedit.usecases.submission import try_submit
@@ -46,11 +49,22 @@ from wanedit.validation import check_edit, probe, resolve_key
 logger = Logger(child=True)
 
 Outcome = Literal[
-    "ignored", "waiting", "duplicate", "rejected", "queued", "submitted", "reconciling", "failed", "splitting"
+    "ignored",
+    "waiting",
+    "duplicate",
+    "rejected",
+    "queued",
+    "submitted",
+    "reconciling",
+    "held",
+    "dry_run",
+    "failed",
+    "splitting",
 ]
 _SUBMISSION_OUTCOMES: dict[JobState, Outcome] = {
     JobState.SUBMITTED: "submitted",
     JobState.QUEUED: "queued",
+    JobState.HELD: "held",
     JobState.RECONCILING: "reconciling",  # create's answer lost: the poller finds the task
 }
 
@@ -211,18 +225,38 @@ def _start_job(
     problems = recipe.problems + _check(svc, video, asking, recipe.sidecar, video_found, ambiguous)
     if problems or recipe.sidecar is None:
         return _reject(svc, _new_job(svc, job_id, stem, video, asking, recipe, JobState.REJECTED), problems)
+    assert isinstance(video_found, VideoInfo)  # a clip that could not be probed is a problem above
     split = needs_split(recipe.sidecar, video_found)
     job = _new_job(svc, job_id, stem, video, asking, recipe, JobState.SPLITTING if split else JobState.QUEUED)
     job.request = _request_record(svc, recipe.sidecar, recipe, asking, files)
+    job.long_clip = split
+    job.estimate = estimate(
+        video_found.duration_s,
+        duration=job.request.parameters.duration,
+        resolution=job.request.parameters.resolution,
+        prices=svc.settings.prices,
+    )
+    if recipe.sidecar.dry_run:
+        write_estimate(svc, job)
+        return "dry_run"
     if split:
         job.request = with_fixed_seed(job.request, job_id)
     if not svc.store.put_new(job):
         return "duplicate"
     if split:
-        begin(svc, job)
-        return "splitting"
+        return _start_long_clip(svc, job)
     logger.info("job queued", extra={"job_id": job_id, "video": video.key, "edit": recipe.name})
     return _SUBMISSION_OUTCOMES.get(try_submit(svc, job).state, "failed")
+
+
+def _start_long_clip(svc: Services, job: Job) -> Outcome:
+    """A long clip is admitted against the budgets as a whole, before it is split."""
+    admitted = admit(svc, job)
+    if admitted is None:
+        hold(svc, job)
+        return "held"
+    begin(svc, admitted)
+    return "splitting"
 
 
 def _new_job(

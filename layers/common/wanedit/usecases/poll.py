@@ -29,7 +29,8 @@ from wanedit.domain.timing import (
     STALE_SUBMITTING_SECONDS,
 )
 from wanedit.messages import CompletionMessage
-from wanedit.usecases.longclip.segments import check_segments, resend
+from wanedit.usecases.budget import release_held, sweep
+from wanedit.usecases.longclip.segments import begin, check_segments, resend
 from wanedit.usecases.reconcile import reconcile
 from wanedit.usecases.submission import to_reconcile, try_submit
 from wanedit.usecases.tracking import (
@@ -61,6 +62,7 @@ class PollReport:
     succeeded: int = 0
     ended: int = 0
     reconciled: int = 0
+    released: int = 0  # held jobs that fit the budgets again
     states: dict[str, int] = field(default_factory=dict)
 
     def saw(self, seen: Seen, response: TaskResponse | None) -> None:
@@ -76,6 +78,7 @@ def run_poll(svc: Services, *, deadline: float, on_iteration: Callable[[], None]
     """Poll until `deadline` (clock seconds) or until nothing is left to do before it."""
     report = PollReport()
     reap_slots(svc)
+    report.released = _release_held(svc)
     while True:
         poll_once(svc, report)
         report.iterations += 1
@@ -163,6 +166,17 @@ STEPS: Mapping[JobState, Step] = {
 }
 """The poller's step for a due job in each state (SUBMITTED jobs are followed by their tasks);
 a step returns True when it found a lost create's task."""
+
+
+def _release_held(svc: Services) -> int:
+    """Once a run: held jobs that fit the budgets now go back to their queue (a long clip to its
+    split), and what a crash left committed for an ended job is settled."""
+    released = release_held(svc)
+    for job in released:
+        if job.long_clip:
+            begin(svc, job)
+    sweep(svc)
+    return len(released)
 
 
 def reap_slots(svc: Services) -> None:

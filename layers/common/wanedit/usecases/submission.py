@@ -27,6 +27,7 @@ from wanedit.domain.limits import MODEL
 from wanedit.domain.request import BucketImage, InlineImage, StoredImage, UrlImage
 from wanedit.domain.timing import POLL_INTERVAL_SECONDS, STALE_SUBMITTING_SECONDS, backoff
 from wanedit.sidecar import load_document
+from wanedit.usecases.budget import admit, hold, needs_admission
 from wanedit.usecases.ending import Failure, fail
 
 logger = Logger(child=True)
@@ -67,7 +68,14 @@ def _inline_image(svc: Services, image: InlineImage) -> str:
 
 
 def try_submit(svc: Services, job: Job) -> Job:
-    """Submit a QUEUED job if a slot is free; returns the job as it now stands."""
+    """Submit a QUEUED job if the budgets admit it and a slot is free; returns the job as it now stands."""
+    if job.state is not JobState.QUEUED:
+        return job
+    if needs_admission(job):
+        admitted = admit(svc, job)
+        if admitted is None:
+            return hold(svc, job)
+        job = admitted
     now = svc.clock.now()
     if not svc.store.acquire_slot(job.job_id, svc.settings.max_concurrent_tasks, now):
         return job  # stays QUEUED; the poller submits it when a slot frees

@@ -12,6 +12,7 @@ from wanedit.container import Services
 from wanedit.domain.job import Job, Segment, segment_job_id
 from wanedit.domain.lifecycle import JobState
 from wanedit.domain.timing import SEGMENTS_RECHECK_SECONDS
+from wanedit.usecases.budget import admit, hold, needs_admission
 from wanedit.usecases.longclip.segments import ensure_segment_jobs, segment_problem
 from wanedit.usecases.longclip.work import WorkEnded, claim_work, end_work, transient
 
@@ -25,6 +26,11 @@ def split_long_clip(svc: Services, job: Job) -> JobState:
     """Split the clip into segments in the working prefix, then make (and submit) one job per segment."""
     if job.state is not JobState.SPLITTING:
         return job.state  # split already (a repeated message)
+    if needs_admission(job):  # intake admits it; this covers a crash in between
+        admitted = admit(svc, job)
+        if admitted is None:
+            return hold(svc, job).state
+        job = admitted
     claimed = claim_work(svc, job, JobState.SPLITTING, JobState.SPLITTING)
     if claimed is None:
         return job.state
