@@ -20,7 +20,7 @@ import pytest
 
 from local.samplemedia import make_clip, probe
 from local.stack import LocalStack
-from wanedit.jobs import Job, JobState
+from wanedit.domain.job import Job, JobState
 
 pytestmark = pytest.mark.xdist_group("e2e-realtime")
 WAIT_SECONDS = 240.0  # about a minute on an idle machine

@@ -17,7 +17,7 @@ import pytest
 
 from local.samplemedia import make_clip
 from tests.emulator_fixtures import body
-from wanedit.jobs import Job, JobState
+from wanedit.domain.job import Job, JobState
 
 pytestmark = pytest.mark.xdist_group("e2e")
 PROMPT = "Turn the scene into a claymation style"
