@@ -1,8 +1,16 @@
 # The interface to this project: setup, test, demo, lint, bench. CI calls the same targets.
-PYTHON ?= python3
+# The venvs are built on what Lambda runs (python3.13, on PATH or from pyenv) when this machine has
+# it, else on the newest Python >= 3.11 found (.ci/find-python); `make setup PYTHON=...` overrides.
+RUNTIME_PYTHON := 3.13
+ifndef PYTHON
+PYTHON := $(shell sh .ci/find-python)
+endif
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# One marker per Python version: a .venv built on another version is rebuilt, not reused.
+VENV_MARK := $(VENV)/.python-$(PYTHON_VERSION)
 # checkov gets its own venv: its dependency pins clash with requirements.lock.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
@@ -11,8 +19,15 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements-dev.txt requirements.lock layers/common/requirements.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV_MARK):
+	@test -n "$(PYTHON_VERSION)" || { echo "make setup: no Python >= 3.11 found; install Python $(RUNTIME_PYTHON) (what Lambda runs) or pass PYTHON=/path/to/python3"; exit 1; }
+	@if [ "$(PYTHON_VERSION)" != "$(RUNTIME_PYTHON)" ]; then echo "make setup: Python $(RUNTIME_PYTHON) (what Lambda runs) not found; using $(PYTHON) (Python $(PYTHON_VERSION)). Install $(RUNTIME_PYTHON) (e.g. pyenv install $(RUNTIME_PYTHON)) to test on the runtime's version."; fi
+	@if [ -d $(VENV) ]; then echo "make setup: $(VENV) is $$($(BIN)/python -V 2>&1 || echo unusable), not Python $(PYTHON_VERSION): rebuilding it"; fi
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	touch $@
+
+$(STAMP): $(VENV_MARK) requirements-dev.txt requirements.lock layers/common/requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c requirements.lock
 	# The project itself: importable from the venv (wanedit from the layer, local/ and functions/
 	# from the repo) and the `wanedit` command; no build step, so edits take effect at once.
