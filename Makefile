@@ -14,8 +14,12 @@ VENV_MARK := $(VENV)/.python-$(PYTHON_VERSION)
 # checkov gets its own venv: its dependency pins clash with requirements.lock.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# So do aws-sam-translator (pydantic~=2.13) and aws-lambda-builders: the template as AWS sees it
+# (the SAM transform, for the IAM recorder of the test suite and for `make deploy-check`).
+DEPLOY_VENV := .venv-deploy
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
 
-.PHONY: setup test demo demo-long lint checkov bench clean
+.PHONY: setup test demo demo-long lint checkov deploy-venv deploy-check bench clean
 
 setup: $(STAMP)
 
@@ -36,7 +40,8 @@ $(STAMP): $(VENV_MARK) requirements-dev.txt requirements.lock layers/common/requ
 	chmod +x $(BIN)/wanedit
 	touch $(STAMP)
 
-test: setup
+# The suite includes the IAM recorder (tests/iam), which needs the SAM transform from $(DEPLOY_VENV).
+test: setup $(DEPLOY_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: setup
@@ -50,6 +55,13 @@ $(CHECKOV_STAMP): requirements-checkov.txt requirements-checkov.lock
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt -c requirements-checkov.lock
 	touch $(CHECKOV_STAMP)
+
+deploy-venv: $(DEPLOY_STAMP)
+
+$(DEPLOY_STAMP): requirements-deploy.txt requirements-deploy.lock $(VENV_MARK)
+	test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-deploy.txt -c requirements-deploy.lock
+	touch $(DEPLOY_STAMP)
 
 # Security scan of the template (SAM resources included, Globals applied). Every deliberate
 # exception is a Metadata checkov skip on its resource, with the reason next to it.
@@ -66,4 +78,4 @@ bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) demo-output .wanedit .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(CHECKOV_VENV) $(DEPLOY_VENV) demo-output .wanedit .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -18,6 +18,7 @@ import importlib
 import threading
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,9 @@ BATCH_SIZES = {"submit": 10, "complete": 1, "longclip": 1}
 TIMEOUT_SECONDS = {"submit": 60.0, "poll": 60.0, "complete": 900.0, "longclip": 900.0}
 MEMORY_MB = {"submit": 512, "poll": 512, "complete": 512, "longclip": 3008}
 POLL_TIMEOUT_SECONDS = TIMEOUT_SECONDS["poll"]
+# The logical ID of the function whose handler runs in this context, as Lambda knows which function
+# it runs (tests/iam's recorder attributes every AWS call to it).
+RUNNING_FUNCTION: ContextVar[str | None] = ContextVar("wanedit_running_function", default=None)
 
 
 class SimulatedCrash(BaseException):
@@ -75,6 +79,15 @@ class FakeLambdaContext:
 
 def _handler(name: str) -> Callable[[dict[str, Any], Any], Any]:
     return importlib.import_module(f"functions.{name}.app").lambda_handler
+
+
+def invoke(name: str, event: dict[str, Any], context: Any) -> Any:
+    """Run function `name`'s handler on `event`, as its invocation (RUNNING_FUNCTION set)."""
+    token = RUNNING_FUNCTION.set(FUNCTIONS[name])
+    try:
+        return _handler(name)(event, context)
+    finally:
+        RUNNING_FUNCTION.reset(token)
 
 
 @dataclass
@@ -137,9 +150,8 @@ class Pump:
                 "wanedit-poll", self.clock, timeout_seconds, memory_limit_in_mb=MEMORY_MB["poll"]
             )
             try:
-                return dict(
-                    _handler("poll")({"source": "aws.events", "detail-type": "Scheduled Event"}, context)
-                )
+                tick = {"source": "aws.events", "detail-type": "Scheduled Event"}
+                return dict(invoke("poll", tick, context))
             except SimulatedCrash:
                 self.stats.crashes["poll"] = self.stats.crashes.get("poll", 0) + 1
                 return {"crashed": True}
@@ -182,7 +194,7 @@ class Pump:
             memory_limit_in_mb=MEMORY_MB[function],
         )
         try:
-            result = _handler(function)(event, context) or {}
+            result = invoke(function, event, context) or {}
             failed_ids = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
         except SimulatedCrash:
             self.stats.crashes[function] = self.stats.crashes.get(function, 0) + 1
