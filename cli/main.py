@@ -3,6 +3,7 @@
   wanedit local up                 run the whole pipeline on this machine until Ctrl-C
   wanedit submit CLIP --prompt ... upload a clip and its sidecar; --wait follows it and downloads the edit
   wanedit jobs | status | fetch | cancel | redrive | report
+  wanedit doctor                   check a stack end to end; prints the fix for each problem
 
 Every command but `local up` talks to the local stack (found through `.wanedit/local.json`, or
 --endpoint) or to a deployed one (--stack NAME, with the usual AWS profile and region settings).
@@ -314,6 +315,15 @@ def _redrive(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------- doctor
+
+
+def _doctor(args: argparse.Namespace, target: Target) -> int:
+    from cli.doctor import run
+
+    return run(target, now=time.time)
+
+
 # ------------------------------------------------------------------------------------- report
 
 
@@ -443,6 +453,11 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--limit", type=int, default=100, help="at most this many messages per queue")
     redrive.add_argument("--dry-run", action="store_true", help="only say what would be replayed")
     redrive.set_defaults(run=_redrive)
+
+    doctor = stack_command(
+        "doctor", "check that the stack can edit a video now; prints the fix for each problem"
+    )
+    doctor.set_defaults(run=_doctor)
 
     report = stack_command("report", "sum jobs, billed seconds and estimated spend")
     report.add_argument("--since", help="a duration (30m, 12h, 7d) or an ISO date (2026-11-01)")

@@ -143,7 +143,7 @@ class Pump:
         return delivered
 
     def tick(self, *, timeout_seconds: float = POLL_TIMEOUT_SECONDS) -> dict[str, Any]:
-        """One scheduled PollFunction invocation (never two at once: ReservedConcurrentExecutions 1)."""
+        """One scheduled PollFunction invocation (one at a time, as the poller's lease makes it deployed)."""
         with self._poll_lock:
             self._count("poll", 1)
             context = FakeLambdaContext(
