@@ -43,7 +43,7 @@ def _dynamodb(stack: LocalStack) -> Any:
         endpoint_url=stack.resources.endpoint_url,
         region_name=stack.resources.region,
         aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
+        aws_secret_access_key="local",
     )
 
 
@@ -144,7 +144,9 @@ def _no_lifecycle(stack: LocalStack) -> Callable[[], None]:
     s3, bucket = stack.client("s3"), stack.resources.bucket
     rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     s3.delete_bucket_lifecycle(Bucket=bucket)
-    return lambda: s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+    return lambda: s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": rules}
+    )
 
 
 @pytest.mark.parametrize(
@@ -197,7 +199,8 @@ def test_an_account_too_small_for_the_event_sources(local: tuple[LocalStack, Pat
     poller_ran(stack, time.time())
     code, output = doctor(state, capsys, SubmitMaxConcurrency="10")
     assert code == 1
-    assert statuses(output)["the account's Lambda concurrency holds the event sources and the poller"] == "FAIL"
+    check = "the account's Lambda concurrency holds the event sources and the poller"
+    assert statuses(output)[check] == "FAIL"
     assert "= 15, more than the 10" in output
     assert "Service Quotas" in output
 

@@ -70,7 +70,7 @@ def race(contenders: int, attempt: Any) -> list[str]:
             barrier.wait(timeout=10)
             if attempt(name):
                 winners.append(name)
-        except BaseException as error:  # noqa: BLE001 - surfaced below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=run, args=(f"poller-{n}",)) for n in range(contenders)]
