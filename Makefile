@@ -63,6 +63,11 @@ $(DEPLOY_STAMP): requirements-deploy.txt requirements-deploy.lock $(VENV_MARK)
 	$(DEPLOY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-deploy.txt -c requirements-deploy.lock
 	touch $(DEPLOY_STAMP)
 
+# The template as AWS receives it: SAM transform + cfn-lint for both bucket modes, both layers built
+# for arm64 (ELF architecture, sizes) and for the host (handlers import from them on Python 3.13).
+deploy-check: setup $(DEPLOY_STAMP)
+	$(BIN)/python -m pytest -m deploy tests/infra/test_deploy.py -p no:cacheprovider
+
 # Security scan of the template (SAM resources included, Globals applied). Every deliberate
 # exception is a Metadata checkov skip on its resource, with the reason next to it.
 checkov: $(CHECKOV_STAMP)

@@ -283,8 +283,14 @@ def test_layer_and_functions_build_for_arm64(template: dict[str, Any]) -> None:
         assert function["Properties"]["Handler"] == "app.lambda_handler", logical_id
         assert re.fullmatch(r"functions/[a-z_]+/", function["Properties"]["CodeUri"]), logical_id
     poll = template["Resources"]["PollFunction"]["Properties"]
-    assert poll["ReservedConcurrentExecutions"] == 1
     assert poll["Events"]["Tick"]["Properties"]["Schedule"] == {"Ref": "PollSchedule"}
+
+
+def test_no_function_reserves_concurrency(template: dict[str, Any]) -> None:
+    """Reserving any fails the deploy on a 10-concurrency account (the unreserved pool stays >= 10);
+    one poller at a time comes from its lease (tests/integration/test_lease.py)."""
+    assert "ReservedConcurrentExecutions" not in TEMPLATE.read_text()
+    assert "ReservedConcurrentExecutions" not in template["Globals"]["Function"]
 
 
 def pinned(requirements: Path) -> dict[str, str]:
@@ -326,7 +332,7 @@ def test_long_clip_function_has_room_for_media_work(template: dict[str, Any]) ->
     assert getatt_target(event["Queue"], "Arn") == "LongClipQueue"
     assert event["BatchSize"] == 1
     assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert event["ScalingConfig"] == {"MaximumConcurrency": 5}
+    assert event["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "LongClipMaxConcurrency"}}
 
 
 def test_every_function_logs_to_its_own_retained_group(template: dict[str, Any]) -> None:
@@ -340,10 +346,53 @@ def test_every_function_logs_to_its_own_retained_group(template: dict[str, Any])
 
 
 def test_sqs_event_sources_cap_their_concurrency(template: dict[str, Any]) -> None:
-    """MaximumConcurrency on every SQS event source (2..1000): no burst fans out unbounded."""
+    """MaximumConcurrency on every SQS event source, a parameter within Lambda's 2..1000."""
     for logical_id in consumed_queues(template).values():
         maximum = sqs_event(template, logical_id)["ScalingConfig"]["MaximumConcurrency"]
-        assert 2 <= maximum <= 1000, logical_id
+        parameter = template["Parameters"][maximum["Ref"]]
+        assert parameter["Type"] == "Number"
+        assert parameter["MinValue"] == 2 and parameter["MaxValue"] == 1000, logical_id
+        assert 2 <= parameter["Default"] <= 1000, logical_id
+
+
+def test_the_defaults_fit_an_account_with_a_concurrency_quota_of_10(template: dict[str, Any]) -> None:
+    """A 10-quota account has all 10 unreserved: the event sources' maxima and the poller must fit,
+    with room left, so neither the sources throttle nor the poller starves."""
+    maxima = [
+        template["Parameters"][sqs_event(template, f)["ScalingConfig"]["MaximumConcurrency"]["Ref"]][
+            "Default"
+        ]
+        for f in consumed_queues(template).values()
+    ]
+    assert sum(maxima) + 1 <= 10 - 2, maxima  # + the poller, and 2 left for anything else there
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refused"),
+    [
+        ({"EditedToInfrequentAccessAfterDays": 29}, True),
+        ({"EditedToInfrequentAccessAfterDays": 1}, True),
+        ({"EditedToInfrequentAccessAfterDays": 30}, False),
+        ({"EditedToInfrequentAccessAfterDays": 0}, False),
+        ({"SourceArchiveStorageClass": "STANDARD_IA", "ArchiveSourcesAfterDays": 29}, True),
+        ({"SourceArchiveStorageClass": "STANDARD_IA", "ArchiveSourcesAfterDays": 30}, False),
+        ({"SourceArchiveStorageClass": "STANDARD_IA", "ArchiveSourcesAfterDays": 0}, False),
+        ({"SourceArchiveStorageClass": "GLACIER_IR", "ArchiveSourcesAfterDays": 1}, False),
+        ({"SourceArchiveStorageClass": "DEEP_ARCHIVE", "ArchiveSourcesAfterDays": 7}, False),
+    ],
+)
+def test_rules_refuse_transitions_s3_would_refuse(
+    template: dict[str, Any], overrides: dict[str, Any], refused: bool
+) -> None:
+    """S3 moves nothing to STANDARD_IA before day 30; the Rules refuse such values before any
+    resource is made (local.cfn evaluates the template's Rules as CloudFormation does)."""
+    from local.cfn import TemplateError
+
+    if refused:
+        with pytest.raises(TemplateError, match="at least 30"):
+            parameter_values(template, overrides)
+    else:
+        parameter_values(template, overrides)
 
 
 def test_the_local_pump_plays_the_functions_as_declared(template: dict[str, Any]) -> None:
@@ -825,44 +874,6 @@ def test_secret_holds_no_value_of_ours(template: dict[str, Any]) -> None:
     assert "GenerateSecretString" not in secret["Properties"]
     text = TEMPLATE.read_text()
     assert not re.search(r"\bsk-[A-Za-z0-9]{8,}", text), "an API key in the template?"
-
-
-def test_sam_translation_lints_clean_when_the_translator_is_installed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The real SAM transform (policy templates expanded, events wired) then cfn-lint on the result.
-    aws-sam-translator is not in requirements-dev (cfn-lint 1.x validates SAM without it), so this
-    runs only where it is installed."""
-    pytest.importorskip("samtranslator", reason="aws-sam-translator not installed")
-    import json
-
-    from cfnlint.api import ManualArgs, lint_file
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    document = yaml_parse(TEMPLATE.read_text())
-    for resource in document["Resources"].values():  # what `sam package` does to local paths
-        for key in ("CodeUri", "ContentUri"):
-            if key in resource.get("Properties", {}):
-                resource["Properties"][key] = "s3://bucket/key.zip"
-
-    class ManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {
-                name: f"arn:aws:iam::aws:policy/{path}{name}"
-                for name, path in (
-                    ("AWSLambdaBasicExecutionRole", "service-role/"),
-                    ("AWSXrayWriteOnlyAccess", ""),
-                    ("AWSLambdaSQSQueueExecutionRole", "service-role/"),
-                )
-            }
-
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-1")  # the translator needs a region
-    translated = transform(document, {}, ManagedPolicies())
-    out = tmp_path / "translated.json"
-    out.write_text(json.dumps(translated))
-    matches = lint_file(out, config=ManualArgs(regions=["ap-southeast-1"]))
-    assert [str(m) for m in matches] == []
 
 
 def test_every_checkov_skip_names_a_check_and_says_why(template: dict[str, Any]) -> None:
