@@ -215,6 +215,12 @@ def role_statements(environment: Mapping[str, str]) -> dict[str, list[Statement]
         role = transformed["Resources"][role_id]["Properties"]
         statements: list[Statement] = []
         for arn in role.get("ManagedPolicyArns", []):
+            ours = arn.get("Ref") if isinstance(arn, dict) else None
+            if ours in transformed["Resources"]:  # a managed policy of this stack
+                document = resolver.resolve(transformed["Resources"][ours]["Properties"]["PolicyDocument"])
+                for index, raw in enumerate(_as_list(document["Statement"])):
+                    statements.append(_statement(ours, raw, index, managed=False))
+                continue
             name = managed_by_arn[resolver.resolve(arn)]
             for index, raw in enumerate(MANAGED_POLICY_STATEMENTS[name]):
                 statements.append(_statement(name, raw, index, managed=True))

@@ -215,6 +215,12 @@ class Recorder:
 
     # reporting -----------------------------------------------------------------------------------
 
+    def save(self) -> None:
+        PARTS.mkdir(parents=True, exist_ok=True)
+        partial = PARTS / f"{self.worker}.json.tmp"
+        partial.write_text(json.dumps(self.part()))
+        partial.replace(PARTS / f"{self.worker}.json")
+
     def part(self) -> dict[str, Any]:
         functions = set(self.operations) | set(self.grants)
         return {
@@ -338,6 +344,7 @@ def _iam_judged() -> Iterator[None]:
     yield
     if _recorder is not None:
         problems = _recorder.judge()
+        _recorder.save()  # after every test: an interrupted run still leaves its figures
         if problems:
             pytest.fail("least privilege: " + "; ".join(problems[:5]), pytrace=False)
 
@@ -347,8 +354,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if _recorder is not None:
         _recorder.judge()
         _recorder.uninstall()
-        PARTS.mkdir(parents=True, exist_ok=True)
-        (PARTS / f"{_recorder.worker}.json").write_text(json.dumps(_recorder.part()))
+        _recorder.save()
     if _is_controller(config) and PARTS.exists():
         parts = [json.loads(path.read_text()) for path in sorted(PARTS.glob("*.json"))]
         if parts:
@@ -381,3 +387,18 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 f"    unused: {grant['action']} on {grant['resource']} ({grant['statement']})"
             )
     terminalreporter.write_line(f"report: {REPORT.relative_to(REPO)}")
+
+
+def main() -> int:
+    """`python -m tests.iam.recorder`: merge the workers' parts into the report (an interrupted run's too)."""
+    parts = [json.loads(path.read_text()) for path in sorted(PARTS.glob("*.json"))]
+    report = merge(parts)
+    REPORT.write_text(json.dumps(report, indent=2) + "\n")
+    for function, data in report.items():
+        denied, unused = len(data["denied"]), len(data["unused_grants"])
+        print(f"{function}: {data['calls']} calls, {denied} denied, {unused} unused")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

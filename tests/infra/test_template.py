@@ -890,3 +890,57 @@ def test_every_checkov_skip_names_a_check_and_says_why(template: dict[str, Any])
             assert len(skip["comment"].split()) >= 10, f"{logical_id} {skip['id']}: say why"
             seen += 1
     assert seen, "no skips found: has the Metadata format changed?"
+
+
+SECRET = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:team/dashscope-key-AbC123"
+
+
+@pytest.mark.parametrize(
+    ("given", "allowed", "denied"),
+    [
+        # The full ARN, as describe-secret shows it: that secret only.
+        (SECRET, [SECRET], [SECRET.replace("dashscope-key", "other-key"), f"{SECRET}x"]),
+        # Without the random suffix: the secret of that name, whatever its suffix; not a longer name.
+        (
+            SECRET.removesuffix("-AbC123"),
+            [SECRET, SECRET.replace("AbC123", "zZ9yX8")],
+            [
+                SECRET.replace("dashscope-key", "dashscope-key-old"),
+                SECRET.replace("dashscope-key", "other-key"),
+            ],
+        ),
+    ],
+    ids=["full-arn", "arn-without-suffix"],
+)
+def test_the_functions_read_exactly_the_given_secret(
+    template: dict[str, Any], given: str, allowed: list[str], denied: list[str]
+) -> None:
+    """ApiKeySecretArn with or without Secrets Manager's 6-character suffix: GetSecretValue is
+    authorized on the secret's full ARN (what AWS evaluates), and on no other secret."""
+    from tests.iam.actions import Authorization
+    from tests.iam.policy import Statement, evaluate
+
+    resolver = Resolver(
+        template=template,
+        parameters=parameter_values(template, {"ApiKeySecretArn": given}),
+        pseudo={"AWS::Partition": "aws", "AWS::Region": "ap-southeast-1", "AWS::AccountId": "123456789012"},
+    )
+    document = resolver.resolve(template["Resources"]["ApiKeyReadPolicy"]["Properties"]["PolicyDocument"])
+    statements = [
+        Statement(
+            "ApiKeyReadPolicy",
+            s["Sid"],
+            s["Effect"],
+            (s["Action"],),
+            tuple(as_list(s["Resource"])),
+            {},
+            False,
+        )
+        for s in document["Statement"]
+    ]
+    for arn in allowed:
+        assert evaluate(statements, Authorization("secretsmanager:GetSecretValue", arn)), arn
+    for arn in denied:
+        assert evaluate(statements, Authorization("secretsmanager:GetSecretValue", arn)) is None, arn
+    for function in functions(template).values():
+        assert {"Ref": "ApiKeyReadPolicy"} in function["Properties"]["Policies"]
