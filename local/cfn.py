@@ -90,7 +90,7 @@ def parameter_values(
 
 
 def _check_rules(template: Mapping[str, Any], values: Mapping[str, str]) -> None:
-    """Refuse parameter values the template's Rules refuse, as CloudFormation does before creating anything."""
+    """Refuse the parameter values the template's Rules refuse, as CloudFormation does first."""
     resolver = Resolver(template=template, parameters=values, pseudo={})
     for name, rule in template.get("Rules", {}).items():
         if "RuleCondition" in rule and not resolver.resolve(rule["RuleCondition"]):

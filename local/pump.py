@@ -125,7 +125,19 @@ class Pump:
         self._poll_lock = threading.Lock()
 
     def deliver(self, function: str, *, wait_seconds: int = 0, max_batches: int = 100) -> int:
-        """Hand queued messages to `function` ("submit", "complete", "longclip"); returns records handed."""
+        """Hand queued messages to `function` ("submit", "complete", "longclip"); returns records handed.
+
+        The receives and deletes are the event source mapping's, not a function's: none is running
+        while they are made, even when a delivery happens inside another invocation (the bench's
+        clock delivers completions while the poller sleeps).
+        """
+        token = RUNNING_FUNCTION.set(None)
+        try:
+            return self._deliver(function, wait_seconds=wait_seconds, max_batches=max_batches)
+        finally:
+            RUNNING_FUNCTION.reset(token)
+
+    def _deliver(self, function: str, *, wait_seconds: int, max_batches: int) -> int:
         queue_url, batch_size = self._sources[function]
         delivered = 0
         for _ in range(max_batches):

@@ -21,6 +21,7 @@ import functools
 import importlib
 import json
 import os
+import shutil
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +43,10 @@ from tests.iam.policy import (
 
 REPO = Path(__file__).resolve().parents[2]
 REPORT = REPO / ".wanedit" / "iam-report.json"
-PARTS = REPO / ".wanedit" / "iam" / "parts"
+# One folder per run (the controller's pid, inherited by its xdist workers), so two runs at once
+# never mix their figures.
+RUN = os.environ.setdefault("WANEDIT_IAM_RUN", str(os.getpid()))
+PARTS = REPO / ".wanedit" / "iam" / f"run-{RUN}"
 # Only what the IAM rules read: never bodies (videos, JSON documents), never the secret's value.
 _KEPT_PARAMS = (
     "Bucket",
@@ -87,6 +91,7 @@ class Recorder:
         self.unmapped: dict[str, Counter[str]] = defaultdict(Counter)
         self.used: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
         self.grants: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+        self.shown: dict[str, str] = {}  # "function label action index" -> a resource ARN, for the report
         self._roles: dict[tuple[tuple[str, str], ...], dict[str, list[Statement]]] = {}
         self._originals: list[tuple[Any, str, Any]] = []
 
@@ -172,8 +177,12 @@ class Recorder:
             for statement in statements:
                 if not statement.managed:
                     for action in statement.actions:
-                        for resource in statement.resources:
-                            self.grants[function].add((statement.label(), action, resource))
+                        for index, resource in enumerate(statement.resources):
+                            # Keyed by the resource's place in the statement, not its ARN: every
+                            # local stack has its own names (the secret's suffix is random).
+                            grant = (statement.label(), action, str(index))
+                            self.grants[function].add(grant)
+                            self.shown.setdefault(f"{function} {' '.join(grant)}", resource)
             self.operations[function][f"{call.service}:{call.operation}"] += 1
             account = _account(dict(environment))
             try:
@@ -204,9 +213,9 @@ class Recorder:
         for action in statement.actions:
             if not glob_matches(action, request.action, ignore_case=True):
                 continue
-            for resource in statement.resources:
+            for index, resource in enumerate(statement.resources):
                 if glob_matches(resource, request.resource):
-                    self.used[function].add((statement.label(), action, resource))
+                    self.used[function].add((statement.label(), action, str(index)))
 
     def _roles_for(self, environment: tuple[tuple[str, str], ...]) -> dict[str, list[Statement]]:
         if environment not in self._roles:
@@ -230,6 +239,9 @@ class Recorder:
                 "unmapped": dict(self.unmapped[function]),
                 "grants": sorted(self.grants[function]),
                 "used": sorted(self.used[function]),
+                "shown": {
+                    k.split(" ", 1)[1]: v for k, v in self.shown.items() if k.startswith(f"{function} ")
+                },
             }
             for function in sorted(functions)
         }
@@ -277,6 +289,7 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
                     "unmapped": Counter(),
                     "grants": set(),
                     "used": set(),
+                    "shown": {},
                 },
             )
             into["operations"].update(data["operations"])
@@ -284,6 +297,7 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
             into["unmapped"].update(data["unmapped"])
             into["grants"] |= {tuple(g) for g in data["grants"]}
             into["used"] |= {tuple(u) for u in data["used"]}
+            into["shown"] = {**data.get("shown", {}), **into["shown"]}
     report: dict[str, Any] = {}
     for function, data in sorted(merged.items()):
         unused = sorted(data["grants"] - data["used"])
@@ -293,11 +307,13 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
             "denied": data["denied"],
             "unmapped": dict(data["unmapped"]),
             "unused_grants": [
-                {"statement": s, "action": a, "resource": r} for s, a, r in unused if a not in IMPLIED_GRANTS
+                {"statement": s, "action": a, "resource": data["shown"].get(f"{s} {a} {i}", i)}
+                for s, a, i in unused
+                if a not in IMPLIED_GRANTS
             ],
             "implied_grants": [
-                {"statement": s, "action": a, "resource": r, "why": IMPLIED_GRANTS[a]}
-                for s, a, r in unused
+                {"statement": s, "action": a, "why": IMPLIED_GRANTS[a]}
+                for s, a, _ in unused
                 if a in IMPLIED_GRANTS
             ],
         }
@@ -308,6 +324,14 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 _recorder: Recorder | None = None
 _disabled_reason = ""
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def _worker_id(config: pytest.Config) -> str:
@@ -321,8 +345,9 @@ def _is_controller(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     global _recorder, _disabled_reason
     if _is_controller(config):
-        for stale in PARTS.glob("*.json") if PARTS.exists() else []:
-            stale.unlink()
+        for stale in PARTS.parent.glob("run-*") if PARTS.parent.exists() else []:
+            if stale != PARTS and not _alive(stale.name.removeprefix("run-")):
+                shutil.rmtree(stale, ignore_errors=True)
     uses_workers = _is_controller(config) and getattr(config.option, "numprocesses", None)
     if uses_workers:
         return  # the workers record; the controller merges
@@ -357,7 +382,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         _recorder.save()
     if _is_controller(config) and PARTS.exists():
         parts = [json.loads(path.read_text()) for path in sorted(PARTS.glob("*.json"))]
-        if parts:
+        if any(data["operations"] for part in parts for data in part.values()):
             report = merge(parts)
             REPORT.write_text(json.dumps(report, indent=2) + "\n")
             if any(data["denied"] or data["unmapped"] for data in report.values()):
@@ -390,8 +415,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 def main() -> int:
-    """`python -m tests.iam.recorder`: merge the workers' parts into the report (an interrupted run's too)."""
-    parts = [json.loads(path.read_text()) for path in sorted(PARTS.glob("*.json"))]
+    """`python -m tests.iam.recorder`: merge the latest run's parts into the report (an interrupted
+    run's too)."""
+    runs = sorted(PARTS.parent.glob("run-*"), key=lambda path: path.stat().st_mtime)
+    parts = [json.loads(path.read_text()) for path in sorted(runs[-1].glob("*.json"))] if runs else []
     report = merge(parts)
     REPORT.write_text(json.dumps(report, indent=2) + "\n")
     for function, data in report.items():
