@@ -42,7 +42,7 @@ class Authorization:
         return (self.action, self.resource, tuple(sorted(self.context.items())))
 
 
-_MISSING_KEY = ("NoSuchKey", "NotFound", "404")
+_MISSING_KEY = ("NoSuchKey", "NoSuchVersion", "NotFound", "404")
 
 
 def authorizations(call: Call) -> list[Authorization]:
@@ -73,6 +73,16 @@ def _read(call: Call) -> list[Authorization]:
         # S3 answers 404 for a missing key only to a caller that may list it.
         found.append(Authorization("s3:ListBucket", _bucket(call), {"s3:prefix": call.params["Key"]}))
     return found
+
+
+def _tagging(plain: str, versioned: str) -> Any:
+    def rule(call: Call) -> list[Authorization]:
+        found = [Authorization(_versioned(call, plain, versioned), _object(call))]
+        if call.error_code in _MISSING_KEY or call.status == 404:  # as for a read of a missing key
+            found.append(Authorization("s3:ListBucket", _bucket(call), {"s3:prefix": call.params["Key"]}))
+        return found
+
+    return rule
 
 
 def _write(call: Call) -> list[Authorization]:
@@ -172,12 +182,8 @@ _RULES: dict[tuple[str, str], Any] = {
         Authorization(_versioned(call, "s3:DeleteObject", "s3:DeleteObjectVersion"), _object(call))
     ],
     ("s3", "DeleteObjects"): _delete_objects,
-    ("s3", "GetObjectTagging"): lambda call: [
-        Authorization(_versioned(call, "s3:GetObjectTagging", "s3:GetObjectVersionTagging"), _object(call))
-    ],
-    ("s3", "PutObjectTagging"): lambda call: [
-        Authorization(_versioned(call, "s3:PutObjectTagging", "s3:PutObjectVersionTagging"), _object(call))
-    ],
+    ("s3", "GetObjectTagging"): _tagging("s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
+    ("s3", "PutObjectTagging"): _tagging("s3:PutObjectTagging", "s3:PutObjectVersionTagging"),
     ("s3", "ListObjectsV2"): _list,
     ("s3", "ListObjects"): _list,
     ("s3", "ListObjectVersions"): lambda call: [Authorization("s3:ListBucketVersions", _bucket(call))],

@@ -323,6 +323,7 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ pytest hooks
 
 _recorder: Recorder | None = None
+_REPORTED = pytest.StashKey[bool]()
 _disabled_reason = ""
 
 
@@ -385,6 +386,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         if any(data["operations"] for part in parts for data in part.values()):
             report = merge(parts)
             REPORT.write_text(json.dumps(report, indent=2) + "\n")
+            config.stash[_REPORTED] = True
             if any(data["denied"] or data["unmapped"] for data in report.values()):
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -395,8 +397,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if _disabled_reason:
         terminalreporter.write_line(f"IAM recorder off: {_disabled_reason}")
         return
-    if not REPORT.exists() or not PARTS.exists() or not any(PARTS.glob("*.json")):
-        return
+    if not config.stash.get(_REPORTED, False):
+        return  # no handler ran in this session: nothing to say
     report = json.loads(REPORT.read_text())
     called = {f: d for f, d in report.items() if d["calls"]}
     if not called:
