@@ -675,11 +675,13 @@ def test_s3_grants_are_prefix_scoped_and_nobody_writes_incoming(template: dict[s
         assert grants["s3:PutObject"] == {"FailedPrefix"}
     # A segment's edit waits under work/ to be stitched; everything else lands in edited/ or failed/.
     assert complete["s3:PutObject"] == {"EditedPrefix", "FailedPrefix", "WorkPrefix"}
-    assert complete["s3:AbortMultipartUpload"] == {"EditedPrefix", "FailedPrefix", "WorkPrefix"}
-    assert longclip["s3:GetObject"] == {"IncomingPrefix", "WorkPrefix", "EditedPrefix", "FailedPrefix"}
+    # Multipart uploads (and so their aborts) only where results stream in; reports are one PUT.
+    assert complete["s3:AbortMultipartUpload"] == {"EditedPrefix", "WorkPrefix"}
+    assert longclip["s3:GetObject"] == {"IncomingPrefix", "WorkPrefix", "EditedPrefix"}
     assert longclip["s3:GetObjectVersion"] == {"IncomingPrefix", "WorkPrefix"}
     assert longclip["s3:PutObject"] == {"WorkPrefix", "EditedPrefix", "FailedPrefix"}
-    assert longclip["s3:AbortMultipartUpload"] == {"WorkPrefix", "EditedPrefix", "FailedPrefix"}
+    assert longclip["s3:AbortMultipartUpload"] == {"WorkPrefix", "EditedPrefix"}
+    assert "s3:GetObject" not in complete  # nothing it reads back (issue 14: ReadInputs unused)
     # Deleting is for working files only, and only the long-clip worker does it.
     for grants in (submit, poll, complete, longclip):
         deletes = {a: p for a, p in grants.items() if a.startswith("s3:Delete")}
