@@ -1,18 +1,37 @@
 # The interface to this project: setup, test, demo, lint, bench. CI calls the same targets.
-PYTHON ?= python3
+# The venvs are built on what Lambda runs (python3.13, on PATH or from pyenv) when this machine has
+# it, else on the newest Python >= 3.11 found (.ci/find-python); `make setup PYTHON=...` overrides.
+RUNTIME_PYTHON := 3.13
+ifndef PYTHON
+PYTHON := $(shell sh .ci/find-python)
+endif
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# One marker per Python version: a .venv built on another version is rebuilt, not reused.
+VENV_MARK := $(VENV)/.python-$(PYTHON_VERSION)
 # checkov gets its own venv: its dependency pins clash with requirements.lock.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# So do aws-sam-translator (pydantic~=2.13) and aws-lambda-builders: the template as AWS sees it
+# (the SAM transform, for the IAM recorder of the test suite and for `make deploy-check`).
+DEPLOY_VENV := .venv-deploy
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
 
-.PHONY: setup test demo demo-long lint checkov bench clean
+.PHONY: setup test demo demo-long lint checkov deploy-venv deploy-check bench clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements-dev.txt requirements.lock layers/common/requirements.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV_MARK):
+	@test -n "$(PYTHON_VERSION)" || { echo "make setup: no Python >= 3.11 found; install Python $(RUNTIME_PYTHON) (what Lambda runs) or pass PYTHON=/path/to/python3"; exit 1; }
+	@if [ "$(PYTHON_VERSION)" != "$(RUNTIME_PYTHON)" ]; then echo "make setup: Python $(RUNTIME_PYTHON) (what Lambda runs) not found; using $(PYTHON) (Python $(PYTHON_VERSION)). Install $(RUNTIME_PYTHON) (e.g. pyenv install $(RUNTIME_PYTHON)) to test on the runtime's version."; fi
+	@if [ -d $(VENV) ]; then echo "make setup: $(VENV) is $$($(BIN)/python -V 2>&1 || echo unusable), not Python $(PYTHON_VERSION): rebuilding it"; fi
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	touch $@
+
+$(STAMP): $(VENV_MARK) requirements-dev.txt requirements.lock layers/common/requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c requirements.lock
 	# The project itself: importable from the venv (wanedit from the layer, local/ and functions/
 	# from the repo) and the `wanedit` command; no build step, so edits take effect at once.
@@ -21,7 +40,8 @@ $(STAMP): requirements-dev.txt requirements.lock layers/common/requirements.txt 
 	chmod +x $(BIN)/wanedit
 	touch $(STAMP)
 
-test: setup
+# The suite includes the IAM recorder (tests/iam), which needs the SAM transform from $(DEPLOY_VENV).
+test: setup $(DEPLOY_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: setup
@@ -35,6 +55,18 @@ $(CHECKOV_STAMP): requirements-checkov.txt requirements-checkov.lock
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt -c requirements-checkov.lock
 	touch $(CHECKOV_STAMP)
+
+deploy-venv: $(DEPLOY_STAMP)
+
+$(DEPLOY_STAMP): requirements-deploy.txt requirements-deploy.lock $(VENV_MARK)
+	test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-deploy.txt -c requirements-deploy.lock
+	touch $(DEPLOY_STAMP)
+
+# The template as AWS receives it: SAM transform + cfn-lint for both bucket modes, both layers built
+# for arm64 (ELF architecture, sizes) and for the host (handlers import from them on Python 3.13).
+deploy-check: setup $(DEPLOY_STAMP)
+	$(BIN)/python -m pytest -m deploy tests/infra/test_deploy.py -p no:cacheprovider
 
 # Security scan of the template (SAM resources included, Globals applied). Every deliberate
 # exception is a Metadata checkov skip on its resource, with the reason next to it.
@@ -51,4 +83,4 @@ bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) demo-output .wanedit .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(CHECKOV_VENV) $(DEPLOY_VENV) demo-output .wanedit .pytest_cache .mypy_cache .ruff_cache .aws-sam

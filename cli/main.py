@@ -3,6 +3,8 @@
   wanedit local up                 run the whole pipeline on this machine until Ctrl-C
   wanedit submit CLIP --prompt ... upload a clip and its sidecar; --wait follows it and downloads the edit
   wanedit jobs | status | fetch | cancel | redrive | report
+  wanedit budget                   today's and this month's spend against the budgets, held jobs
+  wanedit doctor                   check a stack end to end; prints the fix for each problem
   wanedit conformance --base-url URL   does a DashScope endpoint answer as the emulator assumes?
 
 Every command but `local up` talks to the local stack (found through `.wanedit/local.json`, or
@@ -322,6 +324,15 @@ def _redrive(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------- doctor
+
+
+def _doctor(args: argparse.Namespace, target: Target) -> int:
+    from cli.doctor import run
+
+    return run(target, now=time.time)
+
+
 # ------------------------------------------------------------------------------------- report
 
 
@@ -518,6 +529,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     budget = stack_command("budget", "today's and this month's spend: spent, committed, remaining, held jobs")
     budget.set_defaults(run=_budget)
+
+    doctor = stack_command(
+        "doctor", "check that the stack can edit a video now; prints the fix for each problem"
+    )
+    doctor.set_defaults(run=_doctor)
 
     report = stack_command("report", "sum jobs, billed seconds and estimated spend")
     report.add_argument("--since", help="a duration (30m, 12h, 7d) or an ISO date (2026-11-01)")

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,11 @@ class Target:
     description: str
     # Empty for a stack (or a local state file) from before long clips: nothing to redrive there.
     longclip_dlq_url: str = ""
+    # For `wanedit doctor`: the stack's name, parameter values (as deployed; for the local stack,
+    # what its state file records over the template's defaults) and outputs.
+    stack_name: str = ""
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    outputs: Mapping[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url)
@@ -95,6 +101,8 @@ def _local(endpoint: str | None, local_state: Path) -> Target:
         longclip_dlq_url=state.get("longclip_dlq_url", ""),
         api_base_url=state["emulator_url"],
         description=f"local stack at {endpoint_url}",
+        stack_name=state.get("stack_name", "wanedit-local"),
+        parameters=state.get("parameters", {}),
     )
 
 
@@ -148,4 +156,7 @@ def _deployed(name: str, *, region: str | None, profile: str | None) -> Target:
         longclip_dlq_url=outputs.get("LongClipDLQUrl", ""),
         api_base_url=api_base_url,
         description=f"stack {name} ({session.region_name})",
+        stack_name=name,
+        parameters=parameters,
+        outputs=outputs,
     )

@@ -85,7 +85,19 @@ def parameter_values(
         if pattern is not None and not re.fullmatch(pattern, value):
             raise TemplateError(f"parameter {name}={value!r} does not match {pattern}")
         values[name] = value
+    _check_rules(template, values)
     return values
+
+
+def _check_rules(template: Mapping[str, Any], values: Mapping[str, str]) -> None:
+    """Refuse the parameter values the template's Rules refuse, as CloudFormation does first."""
+    resolver = Resolver(template=template, parameters=values, pseudo={})
+    for name, rule in template.get("Rules", {}).items():
+        if "RuleCondition" in rule and not resolver.resolve(rule["RuleCondition"]):
+            continue
+        for assertion in rule.get("Assertions", []):
+            if not resolver.resolve(assertion["Assert"]):
+                raise TemplateError(f"rule {name}: {assertion.get('AssertDescription', 'assertion failed')}")
 
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -217,6 +229,7 @@ _FUNCTIONS: dict[str, Callable[[Resolver, Any], Any]] = {
     "Fn::And": lambda r, a: all(r.resolve(x) for x in a),
     "Fn::Or": lambda r, a: any(r.resolve(x) for x in a),
     "Condition": lambda r, a: r.condition(a),
+    "Fn::Contains": lambda r, a: str(r.resolve(a[1])) in [str(v) for v in r.resolve(a[0])],
     "Fn::Join": _join,
     "Fn::Select": _select,
     "Fn::Split": _split,

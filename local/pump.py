@@ -18,6 +18,7 @@ import importlib
 import threading
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,9 @@ TIMEOUT_SECONDS = {
 }
 MEMORY_MB = {"submit": 512, "poll": 512, "complete": 512, "longclip": 3008}
 POLL_TIMEOUT_SECONDS = TIMEOUT_SECONDS["poll"]
+# The logical ID of the function whose handler runs in this context, as Lambda knows which function
+# it runs (tests/iam's recorder attributes every AWS call to it).
+RUNNING_FUNCTION: ContextVar[str | None] = ContextVar("wanedit_running_function", default=None)
 
 
 class SimulatedCrash(BaseException):
@@ -88,6 +92,15 @@ def _handler(name: str) -> Callable[[dict[str, Any], Any], Any]:
     return importlib.import_module(f"functions.{name}.app").lambda_handler
 
 
+def invoke(name: str, event: dict[str, Any], context: Any) -> Any:
+    """Run function `name`'s handler on `event`, as its invocation (RUNNING_FUNCTION set)."""
+    token = RUNNING_FUNCTION.set(FUNCTIONS[name])
+    try:
+        return _handler(name)(event, context)
+    finally:
+        RUNNING_FUNCTION.reset(token)
+
+
 @dataclass
 class PumpStats:
     invocations: dict[str, int] = field(default_factory=dict)
@@ -123,7 +136,19 @@ class Pump:
         self._poll_lock = threading.Lock()
 
     def deliver(self, function: str, *, wait_seconds: int = 0, max_batches: int = 100) -> int:
-        """Hand queued messages to `function` ("submit", "complete", "longclip"); returns records handed."""
+        """Hand queued messages to `function` ("submit", "complete", "longclip"); returns records handed.
+
+        The receives and deletes are the event source mapping's, not a function's: none is running
+        while they are made, even when a delivery happens inside another invocation (the bench's
+        clock delivers completions while the poller sleeps).
+        """
+        token = RUNNING_FUNCTION.set(None)
+        try:
+            return self._deliver(function, wait_seconds=wait_seconds, max_batches=max_batches)
+        finally:
+            RUNNING_FUNCTION.reset(token)
+
+    def _deliver(self, function: str, *, wait_seconds: int, max_batches: int) -> int:
         queue_url, batch_size = self._sources[function]
         delivered = 0
         for _ in range(max_batches):
@@ -141,16 +166,15 @@ class Pump:
         return delivered
 
     def tick(self, *, timeout_seconds: float = POLL_TIMEOUT_SECONDS) -> dict[str, Any]:
-        """One scheduled PollFunction invocation (never two at once: ReservedConcurrentExecutions 1)."""
+        """One scheduled PollFunction invocation (one at a time, as the poller's lease makes it deployed)."""
         with self._poll_lock:
             self._count("poll", 1)
             context = FakeLambdaContext(
                 "wanedit-poll", self.clock, timeout_seconds, memory_limit_in_mb=MEMORY_MB["poll"]
             )
             try:
-                return dict(
-                    _handler("poll")({"source": "aws.events", "detail-type": "Scheduled Event"}, context)
-                )
+                tick = {"source": "aws.events", "detail-type": "Scheduled Event"}
+                return dict(invoke("poll", tick, context))
             except SimulatedCrash:
                 self.stats.crashes["poll"] = self.stats.crashes.get("poll", 0) + 1
                 return {"crashed": True}
@@ -193,7 +217,7 @@ class Pump:
             memory_limit_in_mb=MEMORY_MB[function],
         )
         try:
-            result = _handler(function)(event, context) or {}
+            result = invoke(function, event, context) or {}
             failed_ids = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
         except SimulatedCrash:
             self.stats.crashes[function] = self.stats.crashes.get(function, 0) + 1

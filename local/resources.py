@@ -6,8 +6,9 @@ event pattern and the functions' environment are all read from ``template.yaml``
 parameter defaults, so the local stack and the tests cannot drift from what deploys.
 
 What is *not* created locally: functions, the layers, log groups, alarms and the schedule (the
-local event pump plays Lambda and the scheduler), bucket policy and IAM (moto does not enforce
-them), and the bucket's lifecycle rules (nothing under work/ or failed/ expires locally).
+local event pump plays Lambda and the scheduler), and bucket policy and IAM (moto does not enforce
+them; tests/iam checks every call against the roles instead). The bucket's lifecycle rules are
+stored but never applied (nothing under work/ or failed/ expires locally).
 """
 
 from __future__ import annotations
@@ -25,6 +26,40 @@ from botocore.exceptions import ClientError
 from local.cfn import TEMPLATE_PATH, Resolver, TemplateError, load_template, parameter_values, references
 
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def _report_eventbridge_notifications() -> None:
+    """moto (5.2.5) stores a bucket's EventBridgeConfiguration but leaves it out of
+    GetBucketNotificationConfiguration, where S3 returns it: tools reading it back (`wanedit
+    doctor`) would see a bucket that sends nothing. Add it to moto's answer, as S3 gives it."""
+    from moto.s3.responses import S3Response
+
+    answer = S3Response.get_bucket_notification
+    if getattr(answer, "reports_eventbridge", False):
+        return
+
+    def get_bucket_notification(self: Any) -> Any:
+        configuration = self.backend.get_bucket_notification_configuration(self.bucket_name)
+        if configuration is None or configuration.event_bridge is None:
+            return answer(self)
+        status, headers, body = answer(self)
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        closing = "</NotificationConfiguration>"
+        if "<EventBridgeConfiguration" not in text and closing in text:
+            text = text.replace(closing, f"<EventBridgeConfiguration></EventBridgeConfiguration>{closing}")
+        elif closing not in text:  # moto's empty answer for a bucket with nothing else configured
+            text = (
+                '<?xml version="1.0" encoding="UTF-8"?><NotificationConfiguration '
+                'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><EventBridgeConfiguration>'
+                f"</EventBridgeConfiguration>{closing}"
+            )
+        return status, {**headers, "content-length": str(len(text.encode()))}, text
+
+    get_bucket_notification.reports_eventbridge = True  # type: ignore[attr-defined]
+    S3Response.get_bucket_notification = get_bucket_notification  # type: ignore[method-assign]
+
+
+_report_eventbridge_notifications()
 
 # Resource types the pipeline needs at run time, and the order-independent way to make each.
 _CREATED_TYPES = {
@@ -300,6 +335,9 @@ class _Builder:
             s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
         if "OwnershipControls" in properties:
             s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=properties["OwnershipControls"])
+        if "LifecycleConfiguration" in properties:
+            rules = [_lifecycle_rule(rule) for rule in properties["LifecycleConfiguration"]["Rules"]]
+            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
 
     # -- SQS
     def _queue(self, logical_id: str, properties: Mapping[str, Any]) -> None:
@@ -437,6 +475,32 @@ class _Builder:
             events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         self.resolver.refs[logical_id] = name
         self.resolver.attributes[(logical_id, "Arn")] = arn
+
+
+def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the S3 API's shape (stored, so tools can read it back;
+    moto never applies it: nothing expires locally)."""
+    prefix = rule.get("Prefix", "")
+    tags = [{"Key": t["Key"], "Value": t["Value"]} for t in rule.get("TagFilters", [])]
+    converted: dict[str, Any] = {
+        "ID": rule["Id"],
+        "Status": rule["Status"],
+        "Filter": {"And": {"Prefix": prefix, "Tags": tags}} if tags else {"Prefix": prefix},
+    }
+    if "ExpirationInDays" in rule:
+        converted["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "Transitions" in rule:
+        converted["Transitions"] = [
+            {"Days": int(t["TransitionInDays"]), "StorageClass": t["StorageClass"]}
+            for t in rule["Transitions"]
+        ]
+    if "NoncurrentVersionExpiration" in rule:
+        days = int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        converted["NoncurrentVersionExpiration"] = {"NoncurrentDays": days}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        converted["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return converted
 
 
 def _truthy(value: Any) -> bool:

@@ -115,6 +115,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # The fault suite's summary table (tests/faults/summary.py) needs its hooks in the xdist
     # controller too, which never loads tests/faults/conftest.py.
     from tests.faults import summary
+    from tests.iam import recorder
 
     if not config.pluginmanager.is_registered(summary):
         config.pluginmanager.register(summary, "wanedit-fault-summary")
+    # Every AWS call a handler makes, checked against its role as SAM expands it (tests/iam).
+    if not config.pluginmanager.is_registered(recorder):
+        config.pluginmanager.register(recorder, "wanedit-iam-recorder")

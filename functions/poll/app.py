@@ -19,7 +19,11 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     svc = services()
-    report = run_poll(svc, deadline=deadline_from_remaining(svc, context.get_remaining_time_in_millis()))
+    report = run_poll(
+        svc,
+        deadline=deadline_from_remaining(svc, context.get_remaining_time_in_millis()),
+        holder=context.aws_request_id,
+    )
     metrics.add_metric(name="TasksQueried", unit=MetricUnit.Count, value=report.queried)
     metrics.add_metric(name="TasksSubmitted", unit=MetricUnit.Count, value=report.submitted)
     metrics.add_metric(name="TasksSucceeded", unit=MetricUnit.Count, value=report.succeeded)

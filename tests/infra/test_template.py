@@ -283,8 +283,14 @@ def test_layer_and_functions_build_for_arm64(template: dict[str, Any]) -> None:
         assert function["Properties"]["Handler"] == "app.lambda_handler", logical_id
         assert re.fullmatch(r"functions/[a-z_]+/", function["Properties"]["CodeUri"]), logical_id
     poll = template["Resources"]["PollFunction"]["Properties"]
-    assert poll["ReservedConcurrentExecutions"] == 1
     assert poll["Events"]["Tick"]["Properties"]["Schedule"] == {"Ref": "PollSchedule"}
+
+
+def test_no_function_reserves_concurrency(template: dict[str, Any]) -> None:
+    """Reserving any fails the deploy on a 10-concurrency account (the unreserved pool stays >= 10);
+    one poller at a time comes from its lease (tests/integration/test_lease.py)."""
+    assert "ReservedConcurrentExecutions" not in TEMPLATE.read_text()
+    assert "ReservedConcurrentExecutions" not in template["Globals"]["Function"]
 
 
 def pinned(requirements: Path) -> dict[str, str]:
@@ -328,7 +334,7 @@ def test_long_clip_function_has_room_for_media_work(template: dict[str, Any]) ->
     assert getatt_target(event["Queue"], "Arn") == "LongClipQueue"
     assert event["BatchSize"] == 1
     assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert event["ScalingConfig"] == {"MaximumConcurrency": 5}
+    assert event["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "LongClipMaxConcurrency"}}
 
 
 def test_every_function_logs_to_its_own_retained_group(template: dict[str, Any]) -> None:
@@ -342,10 +348,53 @@ def test_every_function_logs_to_its_own_retained_group(template: dict[str, Any])
 
 
 def test_sqs_event_sources_cap_their_concurrency(template: dict[str, Any]) -> None:
-    """MaximumConcurrency on every SQS event source (2..1000): no burst fans out unbounded."""
+    """MaximumConcurrency on every SQS event source, a parameter within Lambda's 2..1000."""
     for logical_id in consumed_queues(template).values():
         maximum = sqs_event(template, logical_id)["ScalingConfig"]["MaximumConcurrency"]
-        assert 2 <= maximum <= 1000, logical_id
+        parameter = template["Parameters"][maximum["Ref"]]
+        assert parameter["Type"] == "Number"
+        assert parameter["MinValue"] == 2 and parameter["MaxValue"] == 1000, logical_id
+        assert 2 <= parameter["Default"] <= 1000, logical_id
+
+
+def test_the_defaults_fit_an_account_with_a_concurrency_quota_of_10(template: dict[str, Any]) -> None:
+    """A 10-quota account has all 10 unreserved: the event sources' maxima and the poller must fit,
+    with room left, so neither the sources throttle nor the poller starves."""
+    maxima = [
+        template["Parameters"][sqs_event(template, f)["ScalingConfig"]["MaximumConcurrency"]["Ref"]][
+            "Default"
+        ]
+        for f in consumed_queues(template).values()
+    ]
+    assert sum(maxima) + 1 <= 10 - 2, maxima  # + the poller, and 2 left for anything else there
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refused"),
+    [
+        ({"EditedToInfrequentAccessAfterDays": 29}, True),
+        ({"EditedToInfrequentAccessAfterDays": 1}, True),
+        ({"EditedToInfrequentAccessAfterDays": 30}, False),
+        ({"EditedToInfrequentAccessAfterDays": 0}, False),
+        ({"SourceArchiveStorageClass": "STANDARD_IA", "ArchiveSourcesAfterDays": 29}, True),
+        ({"SourceArchiveStorageClass": "STANDARD_IA", "ArchiveSourcesAfterDays": 30}, False),
+        ({"SourceArchiveStorageClass": "STANDARD_IA", "ArchiveSourcesAfterDays": 0}, False),
+        ({"SourceArchiveStorageClass": "GLACIER_IR", "ArchiveSourcesAfterDays": 1}, False),
+        ({"SourceArchiveStorageClass": "DEEP_ARCHIVE", "ArchiveSourcesAfterDays": 7}, False),
+    ],
+)
+def test_rules_refuse_transitions_s3_would_refuse(
+    template: dict[str, Any], overrides: dict[str, Any], refused: bool
+) -> None:
+    """S3 moves nothing to STANDARD_IA before day 30; the Rules refuse such values before any
+    resource is made (local.cfn evaluates the template's Rules as CloudFormation does)."""
+    from local.cfn import TemplateError
+
+    if refused:
+        with pytest.raises(TemplateError, match="at least 30"):
+            parameter_values(template, overrides)
+    else:
+        parameter_values(template, overrides)
 
 
 def test_the_local_pump_plays_the_functions_as_declared(template: dict[str, Any]) -> None:
@@ -585,6 +634,9 @@ def test_no_managed_policy_by_arn_and_policy_templates_are_scoped(template: dict
             assert not isinstance(policy, str), f"{logical_id}: managed policy {policy}"
             if "Statement" in policy:
                 continue
+            if list(policy) == ["Ref"]:  # a managed policy of this stack, scoped in its own document
+                assert template["Resources"][policy["Ref"]]["Type"] == "AWS::IAM::ManagedPolicy"
+                continue
             ((name, arguments),) = policy.items()
             assert arguments, f"{logical_id}: {name} is not scoped to a resource"
             for value in arguments.values():
@@ -625,11 +677,13 @@ def test_s3_grants_are_prefix_scoped_and_nobody_writes_incoming(template: dict[s
         assert grants["s3:PutObject"] == {"FailedPrefix"}
     # A segment's edit waits under work/ to be stitched; everything else lands in edited/ or failed/.
     assert complete["s3:PutObject"] == {"EditedPrefix", "FailedPrefix", "WorkPrefix"}
-    assert complete["s3:AbortMultipartUpload"] == {"EditedPrefix", "FailedPrefix", "WorkPrefix"}
-    assert longclip["s3:GetObject"] == {"IncomingPrefix", "WorkPrefix", "EditedPrefix", "FailedPrefix"}
+    # Multipart uploads (and so their aborts) only where results stream in; reports are one PUT.
+    assert complete["s3:AbortMultipartUpload"] == {"EditedPrefix", "WorkPrefix"}
+    assert longclip["s3:GetObject"] == {"IncomingPrefix", "WorkPrefix", "EditedPrefix"}
     assert longclip["s3:GetObjectVersion"] == {"IncomingPrefix", "WorkPrefix"}
     assert longclip["s3:PutObject"] == {"WorkPrefix", "EditedPrefix", "FailedPrefix"}
-    assert longclip["s3:AbortMultipartUpload"] == {"WorkPrefix", "EditedPrefix", "FailedPrefix"}
+    assert longclip["s3:AbortMultipartUpload"] == {"WorkPrefix", "EditedPrefix"}
+    assert "s3:GetObject" not in complete  # nothing it reads back (issue 14: ReadInputs unused)
     # Deleting is for working files only, and only the long-clip worker does it.
     for grants in (submit, poll, complete, longclip):
         deletes = {a: p for a, p in grants.items() if a.startswith("s3:Delete")}
@@ -676,10 +730,7 @@ def test_long_clip_function_reaches_what_it_calls(template: dict[str, Any]) -> N
         (arguments,) = policy_templates(template, "LongClipFunction", name)
         return arguments
 
-    assert one("DynamoDBCrudPolicy") == {"TableName": {"Ref": "JobTable"}}  # SAM's includes the index
-    assert one("AWSSecretsManagerGetSecretValuePolicy") == {
-        "SecretArn": {"Fn::If": ["CreateApiKeySecret", {"Ref": "ApiKeySecret"}, {"Ref": "ApiKeySecretArn"}]}
-    }
+    assert {"Ref": "ApiKeyReadPolicy"} in template["Resources"]["LongClipFunction"]["Properties"]["Policies"]
     assert one("EventBridgePutEventsPolicy") == {"EventBusName": {"Ref": "EventBusName"}}
     assert getatt_target(one("SNSPublishMessagePolicy")["TopicName"], "TopicName") == "JobTopic"
     sids = {
@@ -687,7 +738,7 @@ def test_long_clip_function_reaches_what_it_calls(template: dict[str, Any]) -> N
         for policy in template["Resources"]["LongClipFunction"]["Properties"]["Policies"]
         for statement in policy.get("Statement", [])
     }
-    assert {"ListBucket", "PublishToEncryptedTopic"} <= sids
+    assert {"JobTable", "ListBucket", "PublishToEncryptedTopic"} <= sids
 
 
 def test_lifecycle_rules_archive_only_edited_sources(template: dict[str, Any]) -> None:
@@ -829,44 +880,6 @@ def test_secret_holds_no_value_of_ours(template: dict[str, Any]) -> None:
     assert not re.search(r"\bsk-[A-Za-z0-9]{8,}", text), "an API key in the template?"
 
 
-def test_sam_translation_lints_clean_when_the_translator_is_installed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The real SAM transform (policy templates expanded, events wired) then cfn-lint on the result.
-    aws-sam-translator is not in requirements-dev (cfn-lint 1.x validates SAM without it), so this
-    runs only where it is installed."""
-    pytest.importorskip("samtranslator", reason="aws-sam-translator not installed")
-    import json
-
-    from cfnlint.api import ManualArgs, lint_file
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    document = yaml_parse(TEMPLATE.read_text())
-    for resource in document["Resources"].values():  # what `sam package` does to local paths
-        for key in ("CodeUri", "ContentUri"):
-            if key in resource.get("Properties", {}):
-                resource["Properties"][key] = "s3://bucket/key.zip"
-
-    class ManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {
-                name: f"arn:aws:iam::aws:policy/{path}{name}"
-                for name, path in (
-                    ("AWSLambdaBasicExecutionRole", "service-role/"),
-                    ("AWSXrayWriteOnlyAccess", ""),
-                    ("AWSLambdaSQSQueueExecutionRole", "service-role/"),
-                )
-            }
-
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-1")  # the translator needs a region
-    translated = transform(document, {}, ManagedPolicies())
-    out = tmp_path / "translated.json"
-    out.write_text(json.dumps(translated))
-    matches = lint_file(out, config=ManualArgs(regions=["ap-southeast-1"]))
-    assert [str(m) for m in matches] == []
-
-
 def test_every_checkov_skip_names_a_check_and_says_why(template: dict[str, Any]) -> None:
     """`make checkov` (part of `make lint`) must pass with skips only where a resource's Metadata
     gives the reason next to the check it waives."""
@@ -881,3 +894,130 @@ def test_every_checkov_skip_names_a_check_and_says_why(template: dict[str, Any])
             assert len(skip["comment"].split()) >= 10, f"{logical_id} {skip['id']}: say why"
             seen += 1
     assert seen, "no skips found: has the Metadata format changed?"
+
+
+SECRET = "arn:aws:secretsmanager:ap-southeast-1:123456789012:secret:team/dashscope-key-AbC123"
+
+
+@pytest.mark.parametrize(
+    ("given", "allowed", "denied"),
+    [
+        # The full ARN, as describe-secret shows it: that secret only.
+        (SECRET, [SECRET], [SECRET.replace("dashscope-key", "other-key"), f"{SECRET}x"]),
+        # Without the random suffix: the secret of that name, whatever its suffix; not a longer name.
+        (
+            SECRET.removesuffix("-AbC123"),
+            [SECRET, SECRET.replace("AbC123", "zZ9yX8")],
+            [
+                SECRET.replace("dashscope-key", "dashscope-key-old"),
+                SECRET.replace("dashscope-key", "other-key"),
+            ],
+        ),
+    ],
+    ids=["full-arn", "arn-without-suffix"],
+)
+def test_the_functions_read_exactly_the_given_secret(
+    template: dict[str, Any], given: str, allowed: list[str], denied: list[str]
+) -> None:
+    """ApiKeySecretArn with or without Secrets Manager's 6-character suffix: GetSecretValue is
+    authorized on the secret's full ARN (what AWS evaluates), and on no other secret."""
+    from tests.iam.actions import Authorization
+    from tests.iam.policy import Statement, evaluate
+
+    resolver = Resolver(
+        template=template,
+        parameters=parameter_values(template, {"ApiKeySecretArn": given}),
+        pseudo={"AWS::Partition": "aws", "AWS::Region": "ap-southeast-1", "AWS::AccountId": "123456789012"},
+    )
+    document = resolver.resolve(template["Resources"]["ApiKeyReadPolicy"]["Properties"]["PolicyDocument"])
+    statements = [
+        Statement(
+            "ApiKeyReadPolicy",
+            s["Sid"],
+            s["Effect"],
+            (s["Action"],),
+            tuple(as_list(s["Resource"])),
+            {},
+            False,
+        )
+        for s in document["Statement"]
+    ]
+    for arn in allowed:
+        assert evaluate(statements, Authorization("secretsmanager:GetSecretValue", arn)), arn
+    for arn in denied:
+        assert evaluate(statements, Authorization("secretsmanager:GetSecretValue", arn)) is None, arn
+    for function in functions(template).values():
+        assert {"Ref": "ApiKeyReadPolicy"} in function["Properties"]["Policies"]
+
+
+def _statement(template: dict[str, Any], logical_id: str, sid: str) -> dict[str, Any]:
+    (found,) = [
+        statement
+        for policy in template["Resources"][logical_id]["Properties"]["Policies"]
+        if isinstance(policy, dict)
+        for statement in policy.get("Statement", [])
+        if statement["Sid"] == sid
+    ]
+    return dict(found)
+
+
+def test_job_table_grants_are_what_each_function_calls(template: dict[str, Any]) -> None:
+    """Trimmed to the calls the IAM recorder saw (tests/iam): item reads and conditional writes by
+    key; only the poller queries, and only its index; only intake deletes (a pair's waiting half)."""
+    expected = {
+        "SubmitFunction": [
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        ],
+        "PollFunction": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+        "CompleteFunction": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+        "LongClipFunction": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+    }
+    for logical_id, actions in expected.items():
+        statement = _statement(template, logical_id, "JobTable")
+        assert statement["Action"] == actions, logical_id
+        assert statement["Resource"] == {"Fn::GetAtt": ["JobTable", "Arn"]}
+        for policy in template["Resources"][logical_id]["Properties"]["Policies"]:
+            assert "DynamoDBCrudPolicy" not in policy, logical_id
+    query = _statement(template, "PollFunction", "JobTableActiveIndex")
+    assert query["Action"] == "dynamodb:Query"
+    assert query["Resource"] == {"Fn::Sub": "${JobTable.Arn}/index/ActiveByNextPoll"}
+
+
+def test_list_bucket_is_scoped_by_prefix(template: dict[str, Any]) -> None:
+    """ListBucket lets a HEAD of a missing key answer 404 (not 403), under the prefixes each function
+    reads, and lets the long-clip worker list its work files; a listing of another prefix is refused.
+    IfExists: a 404's own check may carry no s3:prefix (AWS does not say), and must never turn 403."""
+    expected = {
+        "SubmitFunction": ["IncomingPrefix"],
+        "PollFunction": ["IncomingPrefix", "WorkPrefix"],
+        "CompleteFunction": ["IncomingPrefix"],
+        "LongClipFunction": ["IncomingPrefix", "WorkPrefix", "EditedPrefix"],
+    }
+    for logical_id, prefixes in expected.items():
+        statement = _statement(template, logical_id, "ListBucket")
+        assert statement["Condition"] == {
+            "StringLikeIfExists": {"s3:prefix": [{"Fn::Sub": f"${{{p}}}*"} for p in prefixes]}
+        }, logical_id
+
+
+def test_no_grant_the_recorder_found_unused_is_back(template: dict[str, Any]) -> None:
+    """The grants issue 14 found without a call site stay removed."""
+    text = TEMPLATE.read_text()
+    assert "s3:ListMultipartUploadParts" not in text
+    assert "DynamoDBCrudPolicy" not in text
+    for logical_id in ("SubmitFunction", "PollFunction"):
+        for policy in template["Resources"][logical_id]["Properties"]["Policies"]:
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                assert not {"s3:GetObjectTagging", "s3:GetObjectVersionTagging"} & set(
+                    as_list(statement["Action"])
+                )
+    sids = {
+        s["Sid"]
+        for p in template["Resources"]["CompleteFunction"]["Properties"]["Policies"]
+        for s in p.get("Statement", [])
+        if isinstance(p, dict)
+    }
+    assert "ReadInputs" not in sids

@@ -478,6 +478,7 @@ class World:
     long_clips: FakeQueue
     downloader: FakeDownloader
     ledger: FakeLedger
+    lease: FakeLease
 
 
 def settings(**overrides: Any) -> Settings:
@@ -497,7 +498,7 @@ def world(**setting_overrides: Any) -> World:
     clock = FakeClock()
     store, objects, api = FakeJobStore(), FakeObjectStore(), FakeApi(clock)
     notifier, completion, long_clips, downloader = FakeNotifier(), FakeQueue(), FakeQueue(), FakeDownloader()
-    ledger = FakeLedger()
+    ledger, lease = FakeLedger(), FakeLease()
     svc = Services(
         settings=settings(**setting_overrides),
         store=store,
@@ -508,9 +509,10 @@ def world(**setting_overrides: Any) -> World:
         downloader=downloader,
         long_clips=long_clips,
         ledger=ledger,
+        lease=lease,
         clock=clock,
     )
-    return World(svc, clock, store, objects, api, notifier, completion, long_clips, downloader, ledger)
+    return World(svc, clock, store, objects, api, notifier, completion, long_clips, downloader, ledger, lease)
 
 
 def make_job(w: World | None = None, *, stem: str = "team/clip", **fields: Any) -> Job:
@@ -570,3 +572,24 @@ class FakeLedger:
             jobs = {k: v for k, v in entry.jobs.items() if k != job_id}
             committed = round(entry.committed - entry.jobs[job_id], 6)
             self.entries[period] = LedgerEntry(period, round(entry.spent + actual, 6), committed, jobs)
+
+
+class FakeLease:
+    """`wanedit.ports.PollerLease` in memory: held until released or its deadline passes."""
+
+    def __init__(self) -> None:
+        self.holder: str | None = None
+        self.until = 0.0
+
+    def acquire(self, holder: str, now: float, deadline: float | None = None) -> bool:
+        if self.holder not in (None, holder) and now < self.until:
+            return False
+        self.holder, self.until = holder, deadline if deadline is not None else now + 60.0
+        return True
+
+    def renew(self, holder: str, now: float, deadline: float | None = None) -> bool:
+        return self.holder == holder and now < self.until and self.acquire(holder, now, deadline)
+
+    def release(self, holder: str) -> None:
+        if self.holder == holder:
+            self.holder = None

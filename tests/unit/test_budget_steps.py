@@ -72,7 +72,7 @@ def test_a_raised_budget_releases_held_jobs_on_the_next_run() -> None:
     for job in jobs:
         try_submit(w.svc, job)
     w.svc.settings = w.svc.settings.model_copy(update={"daily_budget": 16.0})  # a redeploy
-    report = run_poll(w.svc, deadline=w.clock.now() + 1)
+    report = run_poll(w.svc, deadline=w.clock.now() + 1, holder="inv-1")
     assert report.released == 1 and report.submitted == 1
     assert w.store.state(jobs[1].job_id) is JobState.SUBMITTED
 

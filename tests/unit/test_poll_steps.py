@@ -216,7 +216,7 @@ def test_run_poll_looks_at_least_every_15_s_until_its_deadline() -> None:
     job = submitted(w)
     w.api.finish(job.task_id or "")
     start = w.clock.now()
-    report = run_poll(w.svc, deadline=start + 50)
+    report = run_poll(w.svc, deadline=start + 50, holder="inv-1")
     # passes at 0, 15 (the success), 30 and 45 s: new work is never left waiting longer than 15 s
     assert (report.succeeded, report.iterations, w.clock.now() - start) == (1, 4, 45.0)
 
@@ -224,4 +224,38 @@ def test_run_poll_looks_at_least_every_15_s_until_its_deadline() -> None:
 def test_run_poll_returns_at_once_when_no_job_is_active() -> None:
     w = world()
     start = w.clock.now()
-    assert run_poll(w.svc, deadline=start + 50).iterations == 1 and w.clock.now() == start
+    assert run_poll(w.svc, deadline=start + 50, holder="inv-1").iterations == 1 and w.clock.now() == start
+
+
+def test_a_second_poller_exits_at_once_while_the_first_holds_the_lease() -> None:
+    w = world()
+    job = submitted(w)
+    w.api.tasks[job.task_id or ""].status = TaskStatus.RUNNING
+    start = w.clock.now()
+    assert w.lease.acquire("inv-1", start, start + 50)  # the first invocation, mid-run
+    second = run_poll(w.svc, deadline=start + 50, holder="inv-2")
+    assert second.skipped and second.iterations == 0 and w.api.calls["get"] == 0
+    assert w.clock.now() == start
+
+
+def test_a_dead_pollers_lease_is_taken_over_at_the_next_tick() -> None:
+    w = world()
+    start = w.clock.now()
+    w.lease.acquire("inv-dead", start, start + 50)  # it crashed: nothing releases its lease
+    w.clock.advance(60)  # the schedule's next tick
+    report = run_poll(w.svc, deadline=w.clock.now() + 50, holder="inv-next")
+    assert not report.skipped and report.iterations == 1
+    assert w.lease.holder is None  # released when done
+
+
+def test_a_poller_that_lost_its_lease_stops_polling() -> None:
+    w = world()
+    job = submitted(w)
+    w.api.tasks[job.task_id or ""].status = TaskStatus.RUNNING
+    start = w.clock.now()
+
+    def steal() -> None:
+        w.lease.holder, w.lease.until = "inv-other", start + 1000
+
+    report = run_poll(w.svc, deadline=start + 50, holder="inv-1", on_iteration=steal)
+    assert report.lost_lease and report.iterations == 1

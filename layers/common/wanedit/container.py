@@ -14,7 +14,16 @@ from typing import Any, Protocol
 from wanedit.clock import Clock, SystemClock
 from wanedit.messages import CompletionMessage, LongClipMessage
 from wanedit.paths import Layout
-from wanedit.ports import BudgetLedger, JobStore, Notifier, ObjectStore, Queue, ResultDownloader, TaskApi
+from wanedit.ports import (
+    BudgetLedger,
+    JobStore,
+    Notifier,
+    ObjectStore,
+    PollerLease,
+    Queue,
+    ResultDownloader,
+    TaskApi,
+)
 from wanedit.settings import Settings, get_settings
 
 
@@ -29,6 +38,7 @@ class Services:
     downloader: ResultDownloader
     long_clips: Queue[LongClipMessage]
     ledger: BudgetLedger
+    lease: PollerLease
     clock: Clock = field(default_factory=SystemClock)
 
     @property
@@ -63,6 +73,7 @@ def build_services(
     from wanedit.adapters.budget import DynamoBudgetLedger
     from wanedit.adapters.download import HttpResultDownloader
     from wanedit.adapters.jobstore import DynamoJobStore
+    from wanedit.adapters.lease import Lease
     from wanedit.adapters.messaging import EventNotifier, SqsQueue
     from wanedit.adapters.s3 import S3ObjectStore
 
@@ -88,6 +99,7 @@ def build_services(
         downloader=HttpResultDownloader(),
         long_clips=SqsQueue(settings.long_clip_queue_url, name="LongClipQueue", client=sqs),
         ledger=DynamoBudgetLedger(settings.job_table_name, resource=dynamodb),
+        lease=Lease(settings.job_table_name, resource=dynamodb),
         clock=clock or SystemClock(),
     )
 

@@ -168,6 +168,16 @@ class JobStore(Protocol):
     def slot_holders(self) -> dict[str, float]: ...
 
 
+class PollerLease(Protocol):
+    """One poller at a time (`wanedit.adapters.lease`): a holder polls only while its lease holds."""
+
+    def acquire(self, holder: str, now: float, deadline: float | None = None) -> bool: ...
+
+    def renew(self, holder: str, now: float, deadline: float | None = None) -> bool: ...
+
+    def release(self, holder: str) -> None: ...
+
+
 class BudgetLedger(Protocol):
     """What the budgets have committed and spent, per UTC day and month (see `usecases.budget`)."""
 

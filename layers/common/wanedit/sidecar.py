@@ -402,12 +402,22 @@ def load_document(raw: bytes) -> tuple[dict[str, Any], list[Problem]]:
             parse_constant=_refuse_constant,
         )
     except json.JSONDecodeError as exc:
+        # Python 3.13 names a trailing comma and points at it; 3.11 points at the bracket after it
+        # ("Expecting property name..." / "Expecting value"). One wording, at the bracket, on both.
+        message, position = exc.msg, exc.pos
+        after = text[position + 1 :].lstrip() if exc.msg.startswith("Illegal trailing comma") else ""
+        if after[:1] in ("}", "]"):
+            position = len(text) - len(after)
+        if text[position : position + 1] in ("}", "]") and text[:position].rstrip().endswith(","):
+            message = f"a trailing comma before {text[position]}"
+        line = text.count("\n", 0, position) + 1
+        column = position - text.rfind("\n", 0, position)
         raise SidecarError(
             [
                 _whole(
-                    exc.msg,
+                    message,
                     "a JSON object",
-                    f"the file is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+                    f"the file is not valid JSON: {message} at line {line}, column {column}",
                 )
             ]
         ) from None

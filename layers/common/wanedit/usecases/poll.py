@@ -63,6 +63,8 @@ class PollReport:
     ended: int = 0
     reconciled: int = 0
     released: int = 0  # held jobs that fit the budgets again
+    skipped: bool = False  # another invocation held the poller's lease: this one did nothing
+    lost_lease: bool = False
     states: dict[str, int] = field(default_factory=dict)
 
     def saw(self, seen: Seen, response: TaskResponse | None) -> None:
@@ -74,9 +76,28 @@ class PollReport:
         self.ended += seen in (Seen.ENDED, Seen.RETRIED)
 
 
-def run_poll(svc: Services, *, deadline: float, on_iteration: Callable[[], None] | None = None) -> PollReport:
-    """Poll until `deadline` (clock seconds) or until nothing is left to do before it."""
+def run_poll(
+    svc: Services, *, deadline: float, holder: str, on_iteration: Callable[[], None] | None = None
+) -> PollReport:
+    """Poll until `deadline` (clock seconds) or until nothing is left to do before it.
+
+    Only while holding the poller's lease (`holder`: this invocation): another invocation already
+    polling makes this one return at once (`report.skipped`).
+    """
     report = PollReport()
+    if not svc.lease.acquire(holder, svc.clock.now(), deadline):
+        report.skipped = True
+        return report
+    try:
+        _poll_until(svc, deadline, holder, report, on_iteration)
+    finally:
+        svc.lease.release(holder)
+    return report
+
+
+def _poll_until(
+    svc: Services, deadline: float, holder: str, report: PollReport, on_iteration: Callable[[], None] | None
+) -> None:
     reap_slots(svc)
     report.released = _release_held(svc)
     while True:
@@ -87,8 +108,11 @@ def run_poll(svc: Services, *, deadline: float, on_iteration: Callable[[], None]
         now = svc.clock.now()
         wake = next_wake(svc, now, report.watching)
         if wake is None or wake >= deadline:
-            return report
+            return
         svc.clock.sleep(wake - now)
+        if not svc.lease.renew(holder, svc.clock.now(), deadline):
+            report.lost_lease = True  # another invocation took over (this one outlived its lease)
+            return
 
 
 def next_wake(svc: Services, now: float, watching: int = 0) -> float | None:
