@@ -83,9 +83,8 @@ def child(mode: str, url: str, endpoint: str, bucket: str, trace: bool) -> dict[
             yield from chunks
             drained.append(time.perf_counter())  # the last byte of the result has arrived
 
-        upload = store.upload_stream_s3transfer if mode == "s3transfer" else store.upload_stream
         with downloader.open(url) as (_length, chunks):
-            total = upload(f"edited/bench/{mode}-{time.time_ns()}.mp4", tap(chunks))
+            total = store.upload_stream(f"edited/bench/{mode}-{time.time_ns()}.mp4", tap(chunks))
     seconds = time.perf_counter() - t0
     tail = time.perf_counter() - drained[0] if mode != "plain" and drained else None
     traced_peak = tracemalloc.get_traced_memory()[1] if trace else None

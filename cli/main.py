@@ -28,7 +28,8 @@ from cli import conformance
 from cli.progress import Progress, step_of
 from cli.target import LOCAL_STATE, Target, TargetError, resolve
 from wanedit.domain.job import Job, JobState, job_id_for
-from wanedit.sidecar import SidecarError, parse_sidecar
+from wanedit.sidecar import parse_sidecar
+from wanedit.sidecar_document import SidecarError
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 PARAMETERS = (

@@ -216,7 +216,7 @@ def role_statements(environment: Mapping[str, str]) -> dict[str, list[Statement]
         statements: list[Statement] = []
         for arn in role.get("ManagedPolicyArns", []):
             ours = arn.get("Ref") if isinstance(arn, dict) else None
-            if ours in transformed["Resources"]:  # a managed policy of this stack
+            if isinstance(ours, str) and ours in transformed["Resources"]:  # a managed policy of this stack
                 document = resolver.resolve(transformed["Resources"][ours]["Properties"]["PolicyDocument"])
                 for index, raw in enumerate(_as_list(document["Statement"])):
                     statements.append(_statement(ours, raw, index, managed=False))

@@ -141,8 +141,9 @@ class Recorder:
             setattr(owner, name, replacement)
         for name, logical_id in pump.FUNCTIONS.items():
             module = importlib.import_module(f"functions.{name}.app")
-            self._originals.append((module, "lambda_handler", module.lambda_handler))
-            module.lambda_handler = _attributed(module.lambda_handler, logical_id)
+            handler = vars(module)["lambda_handler"]
+            self._originals.append((module, "lambda_handler", handler))
+            vars(module)["lambda_handler"] = _attributed(handler, logical_id)
 
     def uninstall(self) -> None:
         for owner, name, original in reversed(self._originals):

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="attr-defined"
+# (the dashscope SDK adds VideoSynthesis.list at run time; its stubs do not know it)
 """The official `dashscope` SDK (2.0.2) against the emulator: list, cancel, fetch and wait, per account.
 
 Two keys of one account see each other's tasks and share its running cap; a key of another account

@@ -13,17 +13,9 @@ from typing import Any
 import pytest
 
 from wanedit.problems import Problem
-from wanedit.sidecar import (
-    MAX_SIDECAR_BYTES,
-    BucketKeyRef,
-    DataUriRef,
-    HttpsUrlRef,
-    Sidecar,
-    SidecarError,
-    classify_reference,
-    json_schema,
-    parse_sidecar,
-)
+from wanedit.references import BucketKeyRef, DataUriRef, HttpsUrlRef, classify_reference
+from wanedit.sidecar import Sidecar, json_schema, parse_sidecar
+from wanedit.sidecar_document import MAX_SIDECAR_BYTES, SidecarError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -26,7 +26,7 @@ from wanedit.media.imageprobe import ImageInfo, probe_image
 from wanedit.media.mp4probe import VideoInfo
 from wanedit.media.reader import ProbeError
 from wanedit.problems import Problem
-from wanedit.sidecar import DataUriRef
+from wanedit.references import DataUriRef
 
 # Long clips are split into segments by a Lambda function: these bound its /tmp (4 GB) and run time.
 LONG_CLIP_MAX_SECONDS = 300.0

@@ -17,7 +17,8 @@ from typing import Any
 
 from wanedit.domain.request import FieldOrigin
 from wanedit.problems import Problem
-from wanedit.sidecar import EDIT_NAME_PATTERN, MAX_EDITS, Sidecar, SidecarError, sidecar_from_document
+from wanedit.sidecar import EDIT_NAME_PATTERN, MAX_EDITS, Sidecar, sidecar_from_document
+from wanedit.sidecar_document import SidecarError
 
 EDIT_NAME = re.compile(EDIT_NAME_PATTERN)
 

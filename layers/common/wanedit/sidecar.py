@@ -18,14 +18,9 @@ Decisions:
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
 import json
-import re
 import sys
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -41,7 +36,6 @@ from pydantic_core import PydanticCustomError
 
 from wanedit.domain.limits import (
     AUDIO_SETTINGS,
-    IMAGE_MIME_TYPES,
     MAX_DURATION,
     MAX_NEGATIVE_PROMPT_CHARS,
     MAX_PROMPT_CHARS,
@@ -57,9 +51,13 @@ from wanedit.domain.limits import (
 )
 from wanedit.domain.request import EditParameters
 from wanedit.problems import Problem
-
-MAX_SIDECAR_BYTES = 1_048_576
-MAX_NESTING = 8
+from wanedit.references import (
+    REFERENCE_LIMIT,
+    Reference,
+    classify_reference,
+)
+from wanedit.sidecar_document import SidecarError, load_document
+from wanedit.sidecar_problems import problem_from_error
 
 API_PARAMETERS = tuple(EditParameters.model_fields)
 """Sidecar fields that go into the API's ``parameters`` object, under the same names."""
@@ -73,8 +71,7 @@ def _choices(values: tuple[str, ...]) -> str:
 LIMITS: dict[str, str] = {
     "prompt": f"required, 1-{MAX_PROMPT_CHARS} characters",
     "negative_prompt": f"at most {MAX_NEGATIVE_PROMPT_CHARS} characters",
-    "reference_images": f"at most {MAX_REFERENCE_IMAGES}; each a key in this bucket, an https:// URL or a "
-    "data:image/... URI",
+    "reference_images": REFERENCE_LIMIT,
     "resolution": _choices(RESOLUTIONS),
     "ratio": _choices(RATIOS),
     "duration": f"an integer: 0 (keep the input's length) or {MIN_DURATION}-{MAX_DURATION} seconds",
@@ -85,115 +82,6 @@ LIMITS: dict[str, str] = {
     "long_clip": '"reject" (the default) or "split"',
     "dry_run": "true or false",
 }
-
-
-# --------------------------------------------------------------------------- reference images
-
-
-@dataclass(frozen=True)
-class BucketKeyRef:
-    """A key in the sidecar's bucket, as written (resolve it with `wanedit.validation.resolve_key`)."""
-
-    key: str
-
-
-@dataclass(frozen=True)
-class HttpsUrlRef:
-    """A public https URL: handed to the API as is, never fetched by us (no SSRF from our functions)."""
-
-    url: str
-
-
-@dataclass(frozen=True)
-class DataUriRef:
-    """An inline ``data:<mime>;base64,<payload>`` image; the payload is checked in `wanedit.validation`."""
-
-    mime: str
-    payload: str
-
-
-Reference = BucketKeyRef | HttpsUrlRef | DataUriRef
-
-_DATA_URI = re.compile(r"data:([^;,]*);base64,")
-_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+))*\.?$", re.IGNORECASE)
-
-
-def _reference_error(fix: str) -> PydanticCustomError:
-    return PydanticCustomError("reference", "{fix}", {"fix": fix, "limit": LIMITS["reference_images"]})
-
-
-def classify_reference(ref: str) -> Reference:
-    """What a ``reference_images`` entry is; raises `PydanticCustomError` (with a fix) if unusable.
-
-    - ``data:image/...;base64,...`` → `DataUriRef` (MIME one of the API's four, written in lower case).
-    - ``https://host/...`` → `HttpsUrlRef`: a host, no user:password, not localhost or a private,
-      loopback, link-local or otherwise non-public IP literal (the API cannot reach those anyway).
-    - no scheme → `BucketKeyRef`: a key in the same bucket. A key starting with the incoming prefix
-      (``incoming/refs/jacket.png``) is used as is; any other (``jacket.png``, ``refs/jacket.png``,
-      ``./jacket.png``) is relative to the sidecar's folder. Either way it stays under ``incoming/``.
-    - ``http://`` (the API takes it, but it can be read and altered in transit) and every other
-      ``scheme://`` (``s3://``, ``ftp://``, ``file://``) are refused.
-    """
-    if ref != ref.strip() or not ref:
-        raise _reference_error("remove the spaces around the reference" if ref else "remove the empty entry")
-    if ref[:5].lower() == "data:":
-        return _classify_data_uri(ref)
-    scheme, sep, _ = ref.partition("://")
-    if not sep:
-        return BucketKeyRef(ref)
-    name = scheme.lower()
-    if name == "https":
-        return _classify_https(ref)
-    if name == "http":
-        raise _reference_error("use an https:// URL: plain http:// can be read and altered in transit")
-    if name == "s3":
-        raise _reference_error("write the key without s3://bucket/ (images must be in this bucket)")
-    raise _reference_error(
-        f"{scheme}:// references are not supported; use a key in this bucket, an https:// URL or a data: URI"
-    )
-
-
-def _classify_data_uri(ref: str) -> DataUriRef:
-    match = _DATA_URI.match(ref)
-    if match is None:
-        raise _reference_error("write inline images exactly as data:image/png;base64,<base64 of the file>")
-    mime = match.group(1)
-    if mime not in IMAGE_MIME_TYPES:
-        lowered = mime.strip().lower()
-        hint = "image/jpeg" if lowered in ("image/jpg", "image/pjpeg") else None
-        hint = hint or (lowered if lowered in IMAGE_MIME_TYPES else None)
-        fix = f'write the MIME type as "{hint}"' if hint else f"use one of {', '.join(IMAGE_MIME_TYPES)}"
-        raise _reference_error(f'data: URI MIME type "{mime}" is not accepted by the API; {fix}')
-    payload = ref[match.end() :]
-    if not payload:
-        raise _reference_error("the data: URI has no data after the comma")
-    return DataUriRef(mime=mime, payload=payload)
-
-
-def _classify_https(ref: str) -> HttpsUrlRef:
-    try:
-        parts = urlsplit(ref)
-        host = parts.hostname
-        _ = parts.port
-    except ValueError as exc:
-        raise _reference_error(f"the URL is malformed ({exc}); check the host and port") from None
-    if not host:
-        raise _reference_error("the URL has no host; write https://host/path/image.png")
-    if parts.username is not None or parts.password is not None:
-        raise _reference_error("remove the user:password@ part; use a presigned or public URL instead")
-    if host == "localhost" or host.endswith(".localhost"):
-        raise _reference_error("localhost is not reachable by the API; use a public https:// URL")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if _NUMERIC_HOST.match(host):
-            raise _reference_error("write the host as a name or a dotted IPv4 address") from None
-        return HttpsUrlRef(ref)
-    if not address.is_global or address.is_multicast:
-        raise _reference_error(
-            f"{host} is a private, loopback or reserved address; use a public https:// URL"
-        )
-    return HttpsUrlRef(ref)
 
 
 def _check_reference(ref: str) -> str:
@@ -336,115 +224,10 @@ class Sidecar(BaseModel):
 # --------------------------------------------------------------------------- parsing bytes
 
 
-class SidecarError(ValueError):
-    """The sidecar cannot be used; ``problems`` says every reason found, each with a fix."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("; ".join(str(p) for p in problems))
-        self.problems = problems
-
-
-def sidecar_size_problem(size: int) -> Problem:
-    """The problem of a sidecar over the size cap (also used before reading one that big)."""
-    return _whole(
-        f"{size} bytes",
-        "at most 1 MB (1,048,576 bytes)",
-        f"the sidecar is {size:,} bytes; keep it under 1 MB — put large "
-        "reference images in the bucket and name their keys instead of data: URIs",
-    )
-
-
 def parse_sidecar(raw: bytes) -> Sidecar:
     """Bytes of a sidecar → `Sidecar`, or `SidecarError` listing all problems found."""
     data, problems = load_document(raw)
     return sidecar_from_document(data, problems)
-
-
-def load_document(raw: bytes) -> tuple[dict[str, Any], list[Problem]]:
-    """Bytes of a sidecar (or folder defaults) → its JSON object, and problems found on the way.
-
-    Safe on hostile input: the size is capped before decoding, and nesting depth is measured before
-    ``json.loads`` (which would recurse until RecursionError on ``[[[[...``). Unusable bytes raise
-    `SidecarError`; duplicate keys come back as problems beside the object.
-    """
-    if len(raw) > MAX_SIDECAR_BYTES:
-        raise SidecarError([sidecar_size_problem(len(raw))])
-    bom = raw.startswith(b"\xef\xbb\xbf")
-    try:
-        text = raw[3 if bom else 0 :].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        offset = exc.start + (3 if bom else 0)
-        raise SidecarError(
-            [
-                _whole(
-                    f"byte 0x{raw[offset]:02x} at offset {offset}",
-                    "UTF-8 JSON",
-                    f"the file is not UTF-8 (bad byte at offset {offset}); save it as UTF-8",
-                )
-            ]
-        ) from None
-    depth = _nesting_depth(text)
-    if depth > MAX_NESTING:
-        raise SidecarError(
-            [
-                _whole(
-                    f"nested {depth} levels deep",
-                    f"at most {MAX_NESTING} levels of nesting",
-                    "a sidecar is one flat object (with one list of images); remove the nesting",
-                )
-            ]
-        )
-    duplicates: list[str] = []
-    try:
-        data = json.loads(
-            text,
-            object_pairs_hook=lambda pairs: _no_duplicates(pairs, duplicates),
-            parse_constant=_refuse_constant,
-        )
-    except json.JSONDecodeError as exc:
-        # Python 3.13 names a trailing comma and points at it; 3.11 points at the bracket after it
-        # ("Expecting property name..." / "Expecting value"). One wording, at the bracket, on both.
-        message, position = exc.msg, exc.pos
-        after = text[position + 1 :].lstrip() if exc.msg.startswith("Illegal trailing comma") else ""
-        if after[:1] in ("}", "]"):
-            position = len(text) - len(after)
-        if text[position : position + 1] in ("}", "]") and text[:position].rstrip().endswith(","):
-            message = f"a trailing comma before {text[position]}"
-        line = text.count("\n", 0, position) + 1
-        column = position - text.rfind("\n", 0, position)
-        raise SidecarError(
-            [
-                _whole(
-                    message,
-                    "a JSON object",
-                    f"the file is not valid JSON: {message} at line {line}, column {column}",
-                )
-            ]
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        raise SidecarError(
-            [_whole(str(exc)[:100], "a JSON object", f"the file is not usable JSON: {exc}")]
-        ) from None
-    if not isinstance(data, dict):
-        raise SidecarError(
-            [
-                _whole(
-                    _json_type(data),
-                    "a JSON object",
-                    'write one object: {"prompt": "describe the edit", ...}',
-                )
-            ]
-        )
-    problems = [
-        Problem(
-            field=f"sidecar.{key}",
-            value=key,
-            limit="each field once",
-            fix=f'"{key}" appears more than once, so which value counts is ambiguous; keep one',
-        )
-        for key in dict.fromkeys(duplicates)
-    ]
-    return data, problems
 
 
 def sidecar_from_document(data: dict[str, Any], problems: list[Problem] | None = None) -> Sidecar:
@@ -453,7 +236,7 @@ def sidecar_from_document(data: dict[str, Any], problems: list[Problem] | None =
     try:
         sidecar = Sidecar.model_validate(data)
     except ValidationError as exc:
-        problems += [_problem_from_error(err) for err in exc.errors()]
+        problems += [problem_from_error(err, LIMITS) for err in exc.errors()]
         if any(err["type"] == "too_long" and err["loc"] == ("reference_images",) for err in exc.errors()):
             problems += _reference_problems(data["reference_images"])
         raise SidecarError(problems) from None
@@ -480,128 +263,6 @@ def _reference_problems(refs: list[Any]) -> list[Problem]:
                 )
             )
     return problems
-
-
-def _whole(value: str, limit: str, fix: str) -> Problem:
-    return Problem(field="sidecar", value=value, limit=limit, fix=fix)
-
-
-# A string runs to its closing quote or, unterminated, to the end: a match never fails once begun, so
-# the scan is one linear pass (retrying failed strings at each quote would be quadratic on '"\\"\\"...').
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{}]', re.DOTALL)
-
-
-def _nesting_depth(text: str) -> int:
-    """Deepest nesting of ``[``/``{`` outside strings, in linear time and without recursion."""
-    depth = deepest = 0
-    for match in _TOKENS.finditer(text):
-        token = match.group()
-        if token in ("[", "{"):
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token in ("]", "}"):
-            depth = max(depth - 1, 0)
-    return deepest
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]], duplicates: list[str]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            duplicates.append(key)
-        seen[key] = value
-    return seen
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number; write a number")
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number with a fraction"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    path = "sidecar"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
-def _problem_from_error(err: Any) -> Problem:
-    """One pydantic error → a `Problem` whose fix names the field, what was seen and what to write."""
-    loc: tuple[int | str, ...] = tuple(err["loc"])
-    name = str(loc[0]) if loc else "sidecar"
-    value = err.get("input")
-    ctx = err.get("ctx") or {}
-    limit = ctx.get("limit") or LIMITS.get(name, "see the sidecar JSON Schema")
-    kind = err["type"]
-    if "fix" in ctx:
-        fix = ctx["fix"]
-    elif kind == "missing":
-        value, fix = None, f'add "{name}" ({LIMITS.get(name, "")})'
-    elif kind == "extra_forbidden":
-        close = difflib.get_close_matches(name, list(LIMITS), n=1)
-        hint = f' — did you mean "{close[0]}"?' if close else f"; known fields: {', '.join(LIMITS)}"
-        fix, limit = f'"{name}" is not a sidecar field; remove it{hint}', "only the documented fields"
-    elif kind in ("string_too_long", "too_long"):
-        count, most = len(value), int(ctx.get("max_length", 0))
-        unit = "characters" if kind == "string_too_long" else "entries"
-        fix = f"{name} has {count} {unit}; the API accepts at most {most} — remove {count - most}"
-    elif kind == "string_too_short":
-        fix = f"{name} is empty; describe the edit ({LIMITS.get(name, '')})"
-    elif kind == "literal_error":
-        fix = _literal_fix(name, value, limit)
-    elif kind in ("greater_than_equal", "less_than_equal"):
-        fix = f"{name} is {value}; use {limit}"
-    elif kind == "int_type":
-        fix = _int_fix(name, value)
-    elif kind == "bool_type":
-        bare = (
-            f"; write {value.lower()} without quotes"
-            if isinstance(value, str) and value.lower() in ("true", "false")
-            else "; write true or false"
-        )
-        fix = f"{name} is {_json_type(value)}{bare}"
-    elif kind in ("string_type", "list_type"):
-        wanted = "a string" if kind == "string_type" else 'a list, e.g. ["jacket.png"]'
-        fix = f"{name} is {_json_type(value)}; write {wanted}"
-    elif kind == "model_type":
-        fix, name = 'write one object: {"prompt": "describe the edit", ...}', "sidecar"
-    else:
-        fix = f"{name}: {err['msg']}"
-    return Problem(field=_field_path(loc), value=value, limit=limit, fix=fix)
-
-
-def _literal_fix(name: str, value: Any, limit: str) -> str:
-    if isinstance(value, str):
-        for option in re.findall(r'"([^"]+)"', limit):
-            if option.lower() == value.strip().lower():
-                return f'{name} is "{value}"; write it exactly as "{option}"'
-        return f'{name} is "{value}"; use {limit}'
-    return f"{name} is {_json_type(value)}; use {limit}"
-
-
-def _int_fix(name: str, value: Any) -> str:
-    if isinstance(value, str):
-        return f'{name} is "{value}" (a string); write a number without quotes'
-    if isinstance(value, float) and value.is_integer():
-        return f"{name} is {value}; write {int(value)} (a whole number, no decimal point)"
-    if isinstance(value, float):
-        return f"{name} is {value}; write a whole number ({LIMITS.get(name, 'an integer')})"
-    return f"{name} is {_json_type(value)}; use {LIMITS.get(name, 'an integer')}"
 
 
 MAX_EDITS = 10

@@ -37,15 +37,9 @@ from wanedit.media.mp4probe import VideoInfo, probe_video
 from wanedit.media.reader import ProbeError, RangeReader
 from wanedit.media_checks import ImageFinding, check_video, data_uri_problems, finding_problems, seconds_text
 from wanedit.problems import Problem
-from wanedit.sidecar import (
-    MAX_SIDECAR_BYTES,
-    BucketKeyRef,
-    DataUriRef,
-    Sidecar,
-    SidecarError,
-    parse_sidecar,
-    sidecar_size_problem,
-)
+from wanedit.references import BucketKeyRef, DataUriRef
+from wanedit.sidecar import Sidecar, parse_sidecar
+from wanedit.sidecar_document import MAX_SIDECAR_BYTES, SidecarError, sidecar_size_problem
 
 MAX_KEY_BYTES = 1024
 

@@ -40,29 +40,35 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any, Literal, TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
 
 import requests
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from .endpoints import CREATE_PATH, LIST_PATH, cancel_path, normalize_base_url, task_path
+from .answers import (
+    Kind,
+    http_error,
+    json_object,
+    malformed,
+    parse_answer,
+    request_id_of,
+    scrub,
+    scrub_error,
+    transport_error,
+)
+from .endpoints import CREATE_PATH, LIST_PATH, cancel_path, list_params, normalize_base_url, task_path
 from .errors import (
-    CreateOutcomeUnknown,
     DashScopeError,
     FinalError,
     InvalidRequestError,
     QuotaExhaustedError,
     RetryableError,
     ThrottledError,
-    classify_response,
 )
 from .models import (
-    MAX_LIST_WINDOW,
     CreateTaskRequest,
     CreateTaskResponse,
     TaskList,
@@ -70,17 +76,14 @@ from .models import (
     TaskResponse,
     TaskStatus,
 )
-from .models import format_list_time as _format_list_time
 
 __all__ = ["DashScopeClient"]
 
 logger = logging.getLogger("wanedit.dashscope")
 
-_Kind = Literal["read", "create", "cancel"]
 _M = TypeVar("_M", bound=BaseModel)
 
 POOL_SIZE = 16  # the poller queries up to 8 tasks at once; headroom for list + create
-MAX_ERROR_TEXT = 300
 _USER_AGENT = f"wanedit-dashscope/0.1 python-requests/{requests.__version__}"
 
 
@@ -190,7 +193,7 @@ class DashScopeClient:
     ) -> TaskList:
         """One page of the account's tasks created between ``start`` and ``end`` (aware datetimes, at
         most ``MAX_LIST_WINDOW`` apart)."""
-        params = _list_params(start, end, status, model_name, page_no, page_size)
+        params = list_params(start, end, status, model_name, page_no, page_size)
         return self._with_retries("GET", LIST_PATH, kind="read", params=params, model=TaskList)
 
     def iter_tasks(
@@ -209,7 +212,7 @@ class DashScopeClient:
         than ``max_pages`` pages raises FinalError ``TooManyPages`` rather than silently returning
         part of the window (a reconciler must not conclude "no task" from it).
         """
-        _list_params(start, end, status, model_name, 1, page_size)  # now: a generator raises only when read
+        list_params(start, end, status, model_name, 1, page_size)  # now: a generator raises only when read
         return self._pages(start, end, status, model_name, page_size, max_pages)
 
     def _pages(
@@ -252,7 +255,7 @@ class DashScopeClient:
     # ------------------------------------------------------------------ transport
 
     def _with_retries(
-        self, method: str, path: str, *, kind: _Kind, model: type[_M], params: dict[str, str] | None = None
+        self, method: str, path: str, *, kind: Kind, model: type[_M], params: dict[str, str] | None = None
     ) -> _M:
         for attempt in range(self.max_query_attempts):
             try:
@@ -288,7 +291,7 @@ class DashScopeClient:
         method: str,
         path: str,
         *,
-        kind: _Kind,
+        kind: Kind,
         model: type[_M],
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
@@ -297,9 +300,9 @@ class DashScopeClient:
         key = self._key.get()
         try:
             data, response = self._exchange(method, path, kind=kind, key=key, params=params, body=body)
-            return _parse(kind, model, data, response)
+            return parse_answer(kind, model, data, response)
         except DashScopeError as error:
-            _scrub_error(error, key)
+            scrub_error(error, key)
             raise
 
     def _exchange(
@@ -307,7 +310,7 @@ class DashScopeClient:
         method: str,
         path: str,
         *,
-        kind: _Kind,
+        kind: Kind,
         key: str,
         params: dict[str, str] | None,
         body: dict[str, Any] | None,
@@ -333,10 +336,10 @@ class DashScopeClient:
                 allow_redirects=False,  # never carry the key anywhere else
             )
         except requests.RequestException as exc:
-            raise _transport_error(exc, kind, key) from None
+            raise transport_error(exc, kind, key) from None
         elapsed_ms = round((time.monotonic() - started) * 1000)
-        data = _json_object(response)
-        request_id = _scrub(_request_id(data, response) or "", key) or None
+        data = json_object(response)
+        request_id = scrub(request_id_of(data, response) or "", key) or None
         logger.debug(
             "dashscope %s %s -> %s",
             method,
@@ -346,9 +349,9 @@ class DashScopeClient:
         )
         if 200 <= response.status_code < 300:
             if data is None:
-                raise _malformed(kind, response, request_id)
+                raise malformed(kind, response, request_id)
             return data, response
-        raise _http_error(kind, response, data, key)
+        raise http_error(kind, response, data, key)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -375,40 +378,7 @@ def _path_or_error(build: Callable[[str], str], task_id: str) -> str:
         raise InvalidRequestError(None, "InvalidTaskId", str(exc), None) from None
 
 
-def _list_params(
-    start: datetime,
-    end: datetime,
-    status: TaskStatus | str | None,
-    model_name: str | None,
-    page_no: int,
-    page_size: int,
-) -> dict[str, str]:
-    try:
-        start_text, end_text = _format_list_time(start), _format_list_time(end)
-    except ValueError as exc:
-        raise InvalidRequestError(None, "InvalidParameter", str(exc), None) from None
-    if end < start:
-        raise InvalidRequestError(None, "InvalidParameter", "end must not be before start", None)
-    if end - start > MAX_LIST_WINDOW:
-        raise InvalidRequestError(
-            None,
-            "ListWindowTooLong",
-            f"a task list covers at most {MAX_LIST_WINDOW} (asked for {end - start}); list shorter windows",
-            None,
-        )
-    if page_no < 1 or page_size < 1:
-        raise InvalidRequestError(None, "InvalidParameter", "page_no and page_size must be at least 1", None)
-    params = {"start_time": start_text, "end_time": end_text}
-    if model_name:
-        params["model_name"] = model_name
-    if status:
-        params["status"] = str(status.value if isinstance(status, TaskStatus) else status).upper()
-    params["page_no"] = str(page_no)
-    params["page_size"] = str(page_size)
-    return params
-
-
-def _should_retry(kind: _Kind, error: DashScopeError) -> bool:
+def _should_retry(kind: Kind, error: DashScopeError) -> bool:
     if not isinstance(error, RetryableError) or isinstance(error, QuotaExhaustedError):
         return False
     if kind == "read":
@@ -416,154 +386,3 @@ def _should_retry(kind: _Kind, error: DashScopeError) -> bool:
     if kind == "cancel":
         return error.delivered is False or isinstance(error, ThrottledError) or error.status in (408, 503)
     return False  # create: never
-
-
-def _not_sent(exc: BaseException) -> bool:
-    """True when the exception proves no byte of the request reached the server."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    seen: set[int] = set()
-    stack: list[Any] = [exc]
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, NewConnectionError | ConnectTimeoutError):  # refused, DNS, connect timeout
-            return True
-        if isinstance(current, BaseException):
-            stack.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
-            stack.extend(arg for arg in current.args if isinstance(arg, BaseException))
-    return False
-
-
-def _transport_error(exc: requests.RequestException, kind: _Kind, key: str) -> DashScopeError:
-    not_sent = _not_sent(exc)
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        code = "ConnectTimeout"
-    elif isinstance(exc, requests.exceptions.ReadTimeout):
-        code = "ReadTimeout"
-    elif not_sent:
-        code = "ConnectionFailed"
-    else:
-        code = "ConnectionLost"
-    detail = _scrub(f"{type(exc).__name__}: {exc}", key)
-    if kind == "create" and not not_sent:
-        error: DashScopeError = CreateOutcomeUnknown(
-            None, code, f"create sent but not answered; a task may exist ({detail})", None
-        )
-    else:
-        error = RetryableError(None, code, f"no answer from the API ({detail})", None)
-    error.delivered = False if not_sent else None
-    return error
-
-
-def _http_error(
-    kind: _Kind, response: requests.Response, data: dict[str, Any] | None, key: str
-) -> DashScopeError:
-    status = response.status_code
-    code = _text(data.get("code")) if data else None
-    message = _text(data.get("message")) if data else None
-    if not message:
-        message = f"HTTP {status} {response.reason or ''}".strip()
-        if data is None and response.content:
-            message += f": {_snippet(response)}"
-    message = _scrub(message, key)
-    request_id = _request_id(data, response)
-    error = classify_response(status, code, message, request_id, retry_after=_retry_after(response))
-    if (
-        kind == "create"
-        and isinstance(error, RetryableError)
-        and not isinstance(error, ThrottledError)
-        and status not in (408, 503)
-    ):
-        error = CreateOutcomeUnknown(status, code, message, request_id, retry_after=error.retry_after)
-    error.delivered = True
-    return error
-
-
-def _malformed(kind: _Kind, response: requests.Response, request_id: str | None) -> DashScopeError:
-    message = f"HTTP {response.status_code} with a body that is not a JSON object"
-    if kind == "create":
-        error: DashScopeError = CreateOutcomeUnknown(
-            response.status_code, "MalformedResponse", message + "; a task may exist", request_id
-        )
-    else:
-        error = RetryableError(response.status_code, "MalformedResponse", message, request_id)
-    error.delivered = True
-    return error
-
-
-def _parse(kind: _Kind, model: type[_M], data: dict[str, Any], response: requests.Response) -> _M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        fields = ", ".join(".".join(str(p) for p in e["loc"]) or "(body)" for e in exc.errors()[:5])
-        message = f"the answer does not have the documented shape (fields: {fields})"
-        args = (response.status_code, "MalformedResponse", message, _request_id(data, response))
-        if kind == "create":
-            error: DashScopeError = CreateOutcomeUnknown(*args[:2], message + "; a task may exist", args[3])
-        else:
-            error = RetryableError(*args)
-        error.delivered = True
-        raise error from None
-
-
-def _scrub_error(error: DashScopeError, key: str) -> None:
-    """Whatever the server echoed, the key does not leave in an error."""
-    error.message = _scrub(error.message, key)
-    error.code = _scrub(error.code, key) if error.code else error.code
-    error.request_id = _scrub(error.request_id, key) if error.request_id else error.request_id
-    error.args = (error.status, error.code, error.message, error.request_id)
-
-
-def _json_object(response: requests.Response) -> dict[str, Any] | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _request_id(data: dict[str, Any] | None, response: requests.Response) -> str | None:
-    if data and isinstance(data.get("request_id"), str) and data["request_id"]:
-        return str(data["request_id"])
-    for header in ("X-DashScope-Request-Id", "X-Request-Id", "EagleEye-TraceId"):
-        if response.headers.get(header):
-            return str(response.headers[header])
-    return None
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = (response.headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
-
-
-def _snippet(response: requests.Response) -> str:
-    text = response.content[:2000].decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return text[:MAX_ERROR_TEXT] + ("..." if len(text) > MAX_ERROR_TEXT else "")
-
-
-def _scrub(text: str, key: str) -> str:
-    return text.replace(key, "***") if key else text

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Literal
 from urllib.parse import quote, urlsplit
+
+from .errors import InvalidRequestError
+from .models import MAX_LIST_WINDOW, TaskStatus, format_list_time
 
 __all__ = [
     "CREATE_PATH",
@@ -12,6 +16,7 @@ __all__ = [
     "Region",
     "cancel_path",
     "endpoint_for",
+    "list_params",
     "normalize_base_url",
     "task_path",
     "validate_task_id",
@@ -82,3 +87,37 @@ def task_path(task_id: str) -> str:
 
 def cancel_path(task_id: str) -> str:
     return f"{task_path(task_id)}/cancel"
+
+
+def list_params(
+    start: datetime,
+    end: datetime,
+    status: TaskStatus | str | None,
+    model_name: str | None,
+    page_no: int,
+    page_size: int,
+) -> dict[str, str]:
+    """The query of a task-list call; refused here (nothing sent) when the service would refuse it."""
+    try:
+        start_text, end_text = format_list_time(start), format_list_time(end)
+    except ValueError as exc:
+        raise InvalidRequestError(None, "InvalidParameter", str(exc), None) from None
+    if end < start:
+        raise InvalidRequestError(None, "InvalidParameter", "end must not be before start", None)
+    if end - start > MAX_LIST_WINDOW:
+        raise InvalidRequestError(
+            None,
+            "ListWindowTooLong",
+            f"a task list covers at most {MAX_LIST_WINDOW} (asked for {end - start}); list shorter windows",
+            None,
+        )
+    if page_no < 1 or page_size < 1:
+        raise InvalidRequestError(None, "InvalidParameter", "page_no and page_size must be at least 1", None)
+    params = {"start_time": start_text, "end_time": end_text}
+    if model_name:
+        params["model_name"] = model_name
+    if status:
+        params["status"] = str(status.value if isinstance(status, TaskStatus) else status).upper()
+    params["page_no"] = str(page_no)
+    params["page_size"] = str(page_size)
+    return params

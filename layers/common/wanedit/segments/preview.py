@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 __all__ = ["PreviewError", "PreviewRow", "PreviewSheet", "make_preview"]
 
-VideoInput = str | os.PathLike[str] | IO[bytes]
+VideoInput = str | os.PathLike[str] | IO[bytes] | io.RawIOBase
 
 DEFAULT_FRAMES = 6
 CELL = 256  # each thumbnail fits a CELL x CELL box: 256x144 for 16:9, 144x256 for 9:16

@@ -28,17 +28,10 @@ from wanedit.paths import FOLDER_DEFAULTS_NAME
 from wanedit.ports import ObjectInfo
 from wanedit.problems import Problem
 from wanedit.recipe import Layer, Recipe, recipes
+from wanedit.references import BucketKeyRef, DataUriRef, HttpsUrlRef
 from wanedit.reports import DETAIL_REJECTED, event_detail, rejection_report
-from wanedit.sidecar import (
-    MAX_SIDECAR_BYTES,
-    BucketKeyRef,
-    DataUriRef,
-    HttpsUrlRef,
-    Sidecar,
-    SidecarError,
-    load_document,
-    sidecar_size_problem,
-)
+from wanedit.sidecar import Sidecar
+from wanedit.sidecar_document import MAX_SIDECAR_BYTES, SidecarError, load_document, sidecar_size_problem
 from wanedit.usecases.budget import admit, hold
 from wanedit.usecases.dryrun import write_estimate
 from wanedit.usecases.ending import output_tags

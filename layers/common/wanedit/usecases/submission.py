@@ -26,7 +26,7 @@ from wanedit.domain.lifecycle import JobState
 from wanedit.domain.limits import MODEL
 from wanedit.domain.request import BucketImage, InlineImage, StoredImage, UrlImage
 from wanedit.domain.timing import POLL_INTERVAL_SECONDS, STALE_SUBMITTING_SECONDS, backoff
-from wanedit.sidecar import load_document
+from wanedit.sidecar_document import load_document
 from wanedit.usecases.budget import admit, hold, needs_admission
 from wanedit.usecases.ending import Failure, fail
 
