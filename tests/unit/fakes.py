@@ -33,6 +33,7 @@ from wanedit.domain.job import Job, SourceObject
 from wanedit.domain.lifecycle import JobState, check_initial
 from wanedit.domain.request import EditParameters, EditRequest
 from wanedit.media.reader import BytesRangeReader
+from wanedit.metrics import Metric
 from wanedit.ports import ConditionalWrite, HalfRecord, JobStore, LedgerEntry, ObjectInfo
 from wanedit.settings import Settings
 
@@ -479,6 +480,7 @@ class World:
     downloader: FakeDownloader
     ledger: FakeLedger
     lease: FakeLease
+    metrics: FakeMetrics
 
 
 def settings(**overrides: Any) -> Settings:
@@ -498,7 +500,7 @@ def world(**setting_overrides: Any) -> World:
     clock = FakeClock()
     store, objects, api = FakeJobStore(), FakeObjectStore(), FakeApi(clock)
     notifier, completion, long_clips, downloader = FakeNotifier(), FakeQueue(), FakeQueue(), FakeDownloader()
-    ledger, lease = FakeLedger(), FakeLease()
+    ledger, lease, metrics = FakeLedger(), FakeLease(), FakeMetrics()
     svc = Services(
         settings=settings(**setting_overrides),
         store=store,
@@ -510,9 +512,12 @@ def world(**setting_overrides: Any) -> World:
         long_clips=long_clips,
         ledger=ledger,
         lease=lease,
+        metrics=metrics,
         clock=clock,
     )
-    return World(svc, clock, store, objects, api, notifier, completion, long_clips, downloader, ledger, lease)
+    return World(
+        svc, clock, store, objects, api, notifier, completion, long_clips, downloader, ledger, lease, metrics
+    )
 
 
 def make_job(w: World | None = None, *, stem: str = "team/clip", **fields: Any) -> Job:
@@ -593,3 +598,17 @@ class FakeLease:
     def release(self, holder: str) -> None:
         if self.holder == holder:
             self.holder = None
+
+
+class FakeMetrics:
+    """`wanedit.ports.Metrics` that remembers: (name, dimension) -> the values emitted."""
+
+    def __init__(self) -> None:
+        self.emitted: dict[tuple[str, str | None], list[float]] = {}
+
+    def emit(self, metric: Metric, value: float = 1.0, *, dimension: str | None = None) -> None:
+        assert (metric.by is None) == (dimension is None), metric
+        self.emitted.setdefault((metric.name, dimension), []).append(value)
+
+    def total(self, metric: Metric, dimension: str | None = None) -> float:
+        return sum(self.emitted.get((metric.name, dimension), []))

@@ -17,6 +17,7 @@ from wanedit.paths import Layout
 from wanedit.ports import (
     BudgetLedger,
     JobStore,
+    Metrics,
     Notifier,
     ObjectStore,
     PollerLease,
@@ -39,6 +40,7 @@ class Services:
     long_clips: Queue[LongClipMessage]
     ledger: BudgetLedger
     lease: PollerLease
+    metrics: Metrics
     clock: Clock = field(default_factory=SystemClock)
 
     @property
@@ -75,6 +77,7 @@ def build_services(
     from wanedit.adapters.jobstore import DynamoJobStore
     from wanedit.adapters.lease import Lease
     from wanedit.adapters.messaging import EventNotifier, SqsQueue
+    from wanedit.adapters.metrics import PowertoolsMetrics
     from wanedit.adapters.s3 import S3ObjectStore
 
     def client(service: str) -> Any:
@@ -100,6 +103,7 @@ def build_services(
         long_clips=SqsQueue(settings.long_clip_queue_url, name="LongClipQueue", client=sqs),
         ledger=DynamoBudgetLedger(settings.job_table_name, resource=dynamodb),
         lease=Lease(settings.job_table_name, resource=dynamodb),
+        metrics=PowertoolsMetrics(),
         clock=clock or SystemClock(),
     )
 

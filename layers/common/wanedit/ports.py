@@ -17,6 +17,7 @@ from wanedit.domain.budget import Period
 from wanedit.domain.job import Claim, Job, JobChanges
 from wanedit.domain.lifecycle import JobState, check_transition
 from wanedit.media.reader import RangeReader
+from wanedit.metrics import Metric
 
 if TYPE_CHECKING:
     from wanedit.dashscope.models import (
@@ -166,6 +167,12 @@ class JobStore(Protocol):
     def release_slot(self, job_id: str) -> None: ...
 
     def slot_holders(self) -> dict[str, float]: ...
+
+
+class Metrics(Protocol):
+    """Counts and measures for the dashboard (`wanedit.metrics` names every one)."""
+
+    def emit(self, metric: Metric, value: float = 1.0, *, dimension: str | None = None) -> None: ...
 
 
 class PollerLease(Protocol):
