@@ -1,13 +1,13 @@
 """CompleteFunction: a finished task (SQS) -> the edited MP4 and its manifest in the bucket, announced."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanedit.container import services
 from wanedit.messages import CompletionRecord
+from wanedit.metrics import PERSIST_RETRIES
 from wanedit.usecases.complete import PersistRetry, persist_result
 
 logger = Logger()
@@ -20,15 +20,14 @@ processor = BatchProcessor(event_type=EventType.SQS, model=CompletionRecord)
 def record_handler(record: CompletionRecord) -> None:
     job_id = record.body.job_id
     logger.set_correlation_id(job_id)
+    svc = services()
     try:
-        state = persist_result(services(), job_id)
+        persist_result(svc, job_id)
     except PersistRetry as retry:
         # Transient: failing the record makes SQS deliver it again after the visibility timeout.
         logger.info("persist to be retried", extra={"reason": str(retry)})
-        metrics.add_metric(name="Complete_Retry", unit=MetricUnit.Count, value=1)
+        svc.metrics.emit(PERSIST_RETRIES)
         raise
-    if state is not None:
-        metrics.add_metric(name=f"Complete_{state.value}", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context

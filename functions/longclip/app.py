@@ -1,13 +1,13 @@
 """LongClipFunction: a long-clip step (SQS) -> split a clip into segment tasks, or stitch their edits."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanedit.container import services
 from wanedit.messages import LongClipRecord
+from wanedit.metrics import LONG_CLIP_STEPS
 from wanedit.usecases.longclip import LongClipRetry, run_action
 
 logger = Logger()
@@ -21,15 +21,16 @@ def record_handler(record: LongClipRecord) -> None:
     message = record.body
     logger.set_correlation_id(message.job_id)
     logger.append_keys(action=message.action)
+    svc = services()
     try:
-        state = run_action(services(), message)
+        state = run_action(svc, message)
     except LongClipRetry as retry:
         # Transient: failing the record makes SQS deliver it again after the visibility timeout.
         logger.info("long-clip step to be retried", extra={"reason": str(retry)})
-        metrics.add_metric(name=f"LongClip_{message.action}_Retry", unit=MetricUnit.Count, value=1)
+        svc.metrics.emit(LONG_CLIP_STEPS, dimension=f"{message.action}:retry")
         raise
     if state is not None:
-        metrics.add_metric(name=f"LongClip_{message.action}_{state.value}", unit=MetricUnit.Count, value=1)
+        svc.metrics.emit(LONG_CLIP_STEPS, dimension=f"{message.action}:{state.value}")
 
 
 @logger.inject_lambda_context

@@ -3,7 +3,6 @@
 from dataclasses import asdict
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanedit.container import services
@@ -24,9 +23,5 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         deadline=deadline_from_remaining(svc, context.get_remaining_time_in_millis()),
         holder=context.aws_request_id,
     )
-    metrics.add_metric(name="TasksQueried", unit=MetricUnit.Count, value=report.queried)
-    metrics.add_metric(name="TasksSubmitted", unit=MetricUnit.Count, value=report.submitted)
-    metrics.add_metric(name="TasksSucceeded", unit=MetricUnit.Count, value=report.succeeded)
-    metrics.add_metric(name="JobsEnded", unit=MetricUnit.Count, value=report.ended)
     logger.info("poll finished", extra=asdict(report))
     return asdict(report)

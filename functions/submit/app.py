@@ -1,13 +1,13 @@
 """SubmitFunction: S3 "Object Created" events (EventBridge -> SQS) -> pair, validate, submit."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from wanedit.container import services
 from wanedit.messages import IngestRecord
+from wanedit.metrics import INTAKE
 from wanedit.usecases.intake import ObjectEvent, handle_object_created
 
 logger = Logger()
@@ -21,11 +21,12 @@ def record_handler(record: IngestRecord) -> None:
     detail = record.body.detail
     logger.append_keys(key=detail.object.key)
     # The key as sent (URL-encoded by S3); the use case resolves it against the bucket.
+    svc = services()
     outcome = handle_object_created(
-        services(),
+        svc,
         ObjectEvent(bucket=detail.bucket.name, key=detail.object.key, version_id=detail.object.version_id),
     )
-    metrics.add_metric(name=f"Intake_{outcome}", unit=MetricUnit.Count, value=1)
+    svc.metrics.emit(INTAKE, dimension=outcome)
 
 
 @logger.inject_lambda_context

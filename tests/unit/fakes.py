@@ -69,6 +69,8 @@ class FakeJobStore(JobStore):
         self.tasks: dict[str, str] = {}  # task id -> job id
         self.slots: dict[str, float] = {}
         self.moves: list[tuple[str, JobState, JobState]] = []  # every transition made
+        self.paused_until = 0.0
+        self.keys: set[str] = set()
 
     def put_new(self, job: Job) -> bool:
         check_initial(job.state)
@@ -151,6 +153,21 @@ class FakeJobStore(JobStore):
 
     def task_owner(self, task_id: str) -> str | None:
         return self.tasks.get(task_id)
+
+    def pause_submissions(self, until: float, reason: str, now: float) -> bool:
+        if self.paused_until > now:
+            return False
+        self.paused_until = until
+        return True
+
+    def submissions_paused_until(self, now: float) -> float | None:
+        return self.paused_until if self.paused_until > now else None
+
+    def key_identities(self) -> set[str]:
+        return set(self.keys)
+
+    def note_key_identities(self, ids: set[str], now: float) -> None:
+        self.keys |= ids
 
     def acquire_slot(self, job_id: str, cap: int, now: float) -> bool:
         if job_id not in self.slots and len(self.slots) >= cap:
@@ -289,6 +306,7 @@ class FakeTask:
     created_at: float
     request: CreateTaskRequest | None
     prompt: str | None
+    key: str = "key-ours"  # the api_key_id the list shows
     status: TaskStatus = TaskStatus.PENDING
     code: str | None = None
     message: str | None = None
@@ -344,11 +362,13 @@ class FakeApi:
         self.tasks[task.task_id] = task
         return task
 
-    def unclaimed_task(self, *, at: float, status: TaskStatus, prompt: str | None = None) -> FakeTask:
-        """A task no job claimed: another workload's, or one a lost create made (its prompt shows once
-        it succeeded)."""
+    def unclaimed_task(
+        self, *, at: float, status: TaskStatus, prompt: str | None = None, key: str = "key-ours"
+    ) -> FakeTask:
+        """A task no job claimed: one a lost create made, or (another `key`) another workload's; its
+        prompt shows once it succeeded."""
         task = self._make(None, at=at)
-        task.prompt = prompt
+        task.prompt, task.key = prompt, key
         self.finish(task.task_id, status)
         return task
 
@@ -406,6 +426,7 @@ class FakeApi:
                 "status": t.status.value,
                 "gmt_create": int(t.created_at * 1000),
                 "request_id": f"r-{t.task_id}",
+                "api_key_id": t.key,
             }
             for t in page
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.unit.fakes import World, make_job, world
+from tests.unit.test_poll_steps import poll, submitted
 from wanedit.dashscope import FinalError, RetryableError, TaskStatus
 from wanedit.domain.job import Job
 from wanedit.domain.lifecycle import JobState
@@ -151,3 +152,22 @@ def test_every_list_window_is_narrow_whatever_the_attempts_age() -> None:
     job = reconciling(w)
     look(w, job, TASK_LIFETIME_SECONDS - 60)
     assert w.api.list_windows and max(w.api.list_windows) <= 5 * 60  # never near the API's 24 h limit
+
+
+def test_another_workloads_task_with_our_prompt_is_never_adopted_once_our_key_is_known() -> None:
+    w = world()
+    w.store.note_key_identities({"key-ours"}, w.clock.now())  # learned from our earlier tasks' listing
+    job = reconciling(w)
+    theirs = w.api.unclaimed_task(
+        at=w.clock.now() + 1, status=TaskStatus.SUCCEEDED, prompt=PROMPT, key="key-b"
+    )
+    found, after = look(w, job, RECONCILE_WINDOW_SECONDS)
+    assert not found and after.state is JobState.QUEUED and after.task_id is None  # none of ours: made again
+    assert w.store.task_owner(theirs.task_id) is None
+
+
+def test_our_key_is_learned_from_the_list_of_our_tasks() -> None:
+    w = world()
+    submitted(w)  # a lone PENDING task: listed once, to learn the key it carries
+    poll(w)
+    assert w.store.key_identities() == {"key-ours"} and w.api.calls["get"] == 1  # still queried as usual

@@ -7,11 +7,19 @@ import random
 import pytest
 
 from tests.unit.fakes import World, make_job, world
-from wanedit.dashscope import CreateOutcomeUnknown, FinalError, RetryableError, ThrottledError
+from wanedit.dashscope import (
+    CreateOutcomeUnknown,
+    FinalError,
+    QuotaExhaustedError,
+    RetryableError,
+    ThrottledError,
+)
 from wanedit.domain.lifecycle import JobState
 from wanedit.domain.request import BucketImage, EditParameters, EditRequest, InlineImage, UrlImage
-from wanedit.domain.timing import THROTTLE_BACKOFF_CAP, backoff
-from wanedit.events import DETAIL_FAILED
+from wanedit.domain.timing import QUOTA_PAUSE_SECONDS, THROTTLE_BACKOFF_CAP, backoff
+from wanedit.events import DETAIL_FAILED, DETAIL_PAUSED
+from wanedit.metrics import SUBMISSIONS_PAUSED
+from wanedit.usecases.poll import PollReport, poll_once
 from wanedit.usecases.submission import build_create_request, try_submit
 
 
@@ -148,3 +156,20 @@ def test_no_parameters_are_sent_when_none_are_set() -> None:
     w = world()
     body = build_create_request(w.svc, make_job(w, request=EditRequest())).to_body()
     assert "parameters" not in body and "negative_prompt" not in body["input"]
+
+
+def test_a_used_up_quota_pauses_every_create_once_then_tries_one_again() -> None:
+    w = world(MAX_CONCURRENT_TASKS=5)
+    first, second = queued(w, "q/one"), queued(w, "q/two")
+    w.api.fail_next("create", QuotaExhaustedError(429, "Throttling.AllocationQuota", "quota used up", "r-q"))
+    job = try_submit(w.svc, w.store.get(first))  # type: ignore[arg-type]
+    assert job.state is JobState.QUEUED and job.next_poll_at == w.clock.now() + QUOTA_PAUSE_SECONDS
+    assert try_submit(w.svc, w.store.get(second)).state is JobState.QUEUED  # type: ignore[arg-type]
+    assert w.api.calls["create"] == 1 and w.store.slot_holders() == {}  # no storm
+    assert w.notifier.types() == [DETAIL_PAUSED] and w.metrics.total(SUBMISSIONS_PAUSED) == 1
+    w.clock.advance(QUOTA_PAUSE_SECONDS - 1)
+    poll_once(w.svc, PollReport())
+    assert w.api.calls["create"] == 1  # still paused
+    w.clock.advance(2)
+    poll_once(w.svc, PollReport())
+    assert w.api.calls["create"] == 3 and w.store.state(first) is JobState.SUBMITTED  # resumed by itself

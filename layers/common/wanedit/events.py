@@ -22,6 +22,7 @@ DETAIL_SUCCEEDED = "Video Edit Succeeded"
 DETAIL_FAILED = "Video Edit Failed"
 DETAIL_REJECTED = "Video Edit Rejected"
 DETAIL_HELD = "Video Edit Held"
+DETAIL_PAUSED = "Video Edit Submissions Paused"
 
 
 class _Detail(BaseModel):
@@ -84,6 +85,15 @@ class HeldDetail(_Detail):
     )
 
 
+class PausedDetail(_Detail):
+    """No task is created until `paused_until`: the account's quota is used up (the job that met it)."""
+
+    state: Literal["QUEUED"]
+    error_code: str | None = Field(default=None, description="the API's code: Throttling.AllocationQuota")
+    error_message: str | None = None
+    paused_until: str = Field(description="UTC time (ISO 8601) when wanedit tries one create again")
+
+
 _BY_STATE: dict[JobState, tuple[str, type[_Detail]]] = {
     JobState.PERSISTED: (DETAIL_SUCCEEDED, SucceededDetail),
     JobState.REJECTED: (DETAIL_REJECTED, RejectedDetail),
@@ -91,6 +101,7 @@ _BY_STATE: dict[JobState, tuple[str, type[_Detail]]] = {
     JobState.CANCELED: (DETAIL_FAILED, FailedDetail),
     JobState.EXPIRED: (DETAIL_FAILED, FailedDetail),
     JobState.HELD: (DETAIL_HELD, HeldDetail),
+    JobState.QUEUED: (DETAIL_PAUSED, PausedDetail),
 }
 
 
@@ -120,6 +131,7 @@ def json_schema() -> dict[str, Any]:
         (DETAIL_FAILED, FailedDetail),
         (DETAIL_REJECTED, RejectedDetail),
         (DETAIL_HELD, HeldDetail),
+        (DETAIL_PAUSED, PausedDetail),
     ):
         detail = model.model_json_schema()
         definitions.update(detail.pop("$defs", {}))  # refs are "#/$defs/...": they live at the root

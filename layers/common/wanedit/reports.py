@@ -11,12 +11,20 @@ from typing import Any
 from wanedit.domain.job import Job
 from wanedit.domain.lifecycle import JobState
 from wanedit.domain.limits import MODEL
-from wanedit.events import DETAIL_FAILED, DETAIL_HELD, DETAIL_REJECTED, DETAIL_SUCCEEDED, outcome
+from wanedit.events import (
+    DETAIL_FAILED,
+    DETAIL_HELD,
+    DETAIL_PAUSED,
+    DETAIL_REJECTED,
+    DETAIL_SUCCEEDED,
+    outcome,
+)
 from wanedit.problems import Problem
 
 __all__ = [
     "DETAIL_FAILED",
     "DETAIL_HELD",
+    "DETAIL_PAUSED",
     "DETAIL_REJECTED",
     "DETAIL_SUCCEEDED",
     "event_detail",

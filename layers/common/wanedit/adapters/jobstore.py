@@ -6,6 +6,8 @@ Items (partition key `pk` only):
   HALF#<bucket>/<stem> a clip or sidecar waiting for its partner (WAITING_PAIR)
   TASK#<task_id>       which job owns an API task (a create is recorded at most once)
   SLOTS                map job_id -> lease time of jobs holding one of the account's task slots
+  PAUSE#submissions    until when no task is created (the account's quota is used up)
+  KEYS                 map api_key_id -> last seen: the keys the service shows on our own tasks
 
 Every state change is a conditional update, so two workers racing on a job cannot both win; a
 move the lifecycle does not allow is refused before anything is sent.
@@ -32,6 +34,8 @@ POLL_LIST = "poll"
 QUEUE_LIST = "queue"
 HELD_LIST = "held"  # over budget, in arrival order (next_poll_at is the time the job was made)
 SLOTS_PK = "SLOTS"
+PAUSE_PK = "PAUSE#submissions"
+KEYS_PK = "KEYS"
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -133,6 +137,7 @@ class DynamoJobStore(JobStore):
     def __init__(self, table_name: str, *, retention_days: int = 30, resource: Any = None) -> None:
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)
         self._retention_seconds = retention_days * 86400
+        self._known_keys: set[str] | None = None  # read once per execution environment, then kept
 
     # jobs -------------------------------------------------------------------------------------
 
@@ -261,6 +266,52 @@ class DynamoJobStore(JobStore):
     def task_owner(self, task_id: str) -> str | None:
         item = self._table.get_item(Key={"pk": f"TASK#{task_id}"}, ConsistentRead=True).get("Item")
         return str(item["job_id"]) if item else None
+
+    # submissions paused, and our keys ---------------------------------------------------------
+
+    def pause_submissions(self, until: float, reason: str, now: float) -> bool:
+        try:
+            self._table.put_item(
+                Item={"pk": PAUSE_PK, "until": _to_dynamo(until), "reason": reason, "since": _to_dynamo(now)},
+                ConditionExpression="attribute_not_exists(pk) OR #until < :now",
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues={":now": _to_dynamo(now)},
+            )
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                return False  # paused already: whoever began it announced it
+            raise
+        return True
+
+    def submissions_paused_until(self, now: float) -> float | None:
+        item = self._table.get_item(Key={"pk": PAUSE_PK}, ConsistentRead=True).get("Item")
+        until = float(item["until"]) if item else None
+        return until if until is not None and until > now else None
+
+    def key_identities(self) -> set[str]:
+        if self._known_keys is None:
+            item = self._table.get_item(Key={"pk": KEYS_PK}, ConsistentRead=True).get("Item") or {}
+            self._known_keys = set(item.get("keys", {}))
+        return set(self._known_keys)
+
+    def note_key_identities(self, ids: set[str], now: float) -> None:
+        new = ids - self.key_identities()
+        if not new:
+            return
+        for key_id in sorted(new):
+            self._table.update_item(
+                Key={"pk": KEYS_PK},
+                UpdateExpression="SET #keys = if_not_exists(#keys, :empty)",
+                ExpressionAttributeNames={"#keys": "keys"},
+                ExpressionAttributeValues={":empty": {}},
+            )
+            self._table.update_item(
+                Key={"pk": KEYS_PK},
+                UpdateExpression="SET #keys.#id = :now",
+                ExpressionAttributeNames={"#keys": "keys", "#id": key_id},
+                ExpressionAttributeValues={":now": _to_dynamo(now)},
+            )
+        self._known_keys = (self._known_keys or set()) | new
 
     # slots ------------------------------------------------------------------------------------
 

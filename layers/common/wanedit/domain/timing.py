@@ -30,6 +30,10 @@ poller sends it again (the consumers are idempotent)."""
 SEGMENTS_RECHECK_SECONDS = 300.0
 """How often the poller looks at a long clip waiting for its segments (they wake it when they end)."""
 
+QUOTA_PAUSE_SECONDS = 15 * 60.0
+"""No create for this long after the service says the account's quota is used up
+(Throttling.AllocationQuota): a person raises a quota, so the next try is one create 15 min later."""
+
 THROTTLE_BACKOFF_BASE = 2.0
 THROTTLE_BACKOFF_CAP = 60.0
 

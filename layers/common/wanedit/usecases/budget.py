@@ -21,6 +21,7 @@ from wanedit.domain.job import Job
 from wanedit.domain.lifecycle import JobState
 from wanedit.domain.usage import Usage
 from wanedit.events import DETAIL_HELD
+from wanedit.metrics import BUDGET_SPENT, JOBS_HELD
 from wanedit.reports import event_detail
 
 logger = Logger(child=True)
@@ -63,6 +64,7 @@ def hold(svc: Services, job: Job) -> Job:
     held = svc.store.transition(job.job_id, [job.state], JobState.HELD, now=now, next_poll_at=job.created_at)
     if held is None:
         return svc.store.get(job.job_id) or job
+    svc.metrics.emit(JOBS_HELD)
     svc.notifier.publish(
         DETAIL_HELD, event_detail(held, estimate=held.estimate, budgets=budget_view(svc, now))
     )
@@ -98,6 +100,7 @@ def settle(svc: Services, job: Job) -> None:
     actual = job.estimate.actual(usage, svc.settings.prices)
     for period in periods_at(job.admitted_at):
         svc.ledger.settle(job.job_id, actual, period)
+        svc.metrics.emit(BUDGET_SPENT, actual, dimension=period.kind)
 
 
 def sweep(svc: Services) -> int:

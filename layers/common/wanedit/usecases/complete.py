@@ -17,6 +17,7 @@ from wanedit.domain.job import Claim, Job
 from wanedit.domain.lifecycle import JobState
 from wanedit.domain.timing import RESEND_AFTER_SECONDS, STALE_PERSISTING_SECONDS, backoff
 from wanedit.messages import LongClipMessage
+from wanedit.metrics import PERSIST_SECONDS, PERSISTED_BYTES
 from wanedit.reports import DETAIL_SUCCEEDED, event_detail, manifest
 from wanedit.usecases.ending import Failure, end_job, fail, output_tags, tag_sources
 from wanedit.usecases.longclip.segments import all_saved, segment_jobs
@@ -39,6 +40,7 @@ def persist_result(svc: Services, job_id: str) -> JobState | None:
     claimed = _claim(svc, job)
     if claimed is None:
         return job.state  # done already, or another worker is on it
+    started = svc.clock.now()
     try:
         size = _stream(svc, claimed)
     except ResultUnavailable as error:
@@ -47,6 +49,8 @@ def persist_result(svc: Services, job_id: str) -> JobState | None:
         return _release(svc, claimed, reason=str(error))
     except Exception as error:  # noqa: BLE001 - S3 refusing a part or similar: hand the job back
         return _release(svc, claimed, reason=type(error).__name__)
+    svc.metrics.emit(PERSISTED_BYTES, size)
+    svc.metrics.emit(PERSIST_SECONDS, svc.clock.now() - started)
     if claimed.is_segment:
         return _segment_saved(svc, claimed)
     return _publish(svc, claimed, size)

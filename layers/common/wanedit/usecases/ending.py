@@ -27,6 +27,7 @@ from aws_lambda_powertools import Logger
 from wanedit.container import Services
 from wanedit.domain.job import Job, JobChanges
 from wanedit.domain.lifecycle import UNHELD, JobState
+from wanedit.metrics import JOBS_ENDED
 from wanedit.paths import FOLDER_DEFAULTS_NAME
 from wanedit.reports import DETAIL_FAILED, event_detail, failure_report
 from wanedit.usecases.budget import settle
@@ -62,6 +63,7 @@ def end_job(
     if announce is not None and not UNHELD.isdisjoint(expected):
         announce(ended)
     settle(svc, ended)
+    svc.metrics.emit(JOBS_ENDED, dimension=to.value)
     logger.info("job ended", extra={"job_id": job.job_id, "state": to.value, "code": ended.error_code})
     return ended
 

@@ -24,6 +24,7 @@ from wanedit.domain.lifecycle import JobState
 from wanedit.domain.request import BucketImage, EditRequest, FieldOrigin, InlineImage, StoredImage, UrlImage
 from wanedit.domain.timing import RESEND_AFTER_SECONDS
 from wanedit.media import ProbeError, RangeReader, VideoInfo
+from wanedit.metrics import JOBS_ENDED
 from wanedit.paths import FOLDER_DEFAULTS_NAME
 from wanedit.ports import ObjectInfo
 from wanedit.problems import Problem
@@ -294,6 +295,7 @@ def _reject(svc: Services, job: Job, problems: list[Problem]) -> Outcome:
     )
     if not svc.store.put_new(job):
         return "duplicate"
+    svc.metrics.emit(JOBS_ENDED, dimension=JobState.REJECTED.value)
     svc.notifier.publish(
         DETAIL_REJECTED, event_detail(job, report_key=job.report_key, problems=[p.field for p in problems])
     )

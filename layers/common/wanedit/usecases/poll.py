@@ -29,7 +29,17 @@ from wanedit.domain.timing import (
     STALE_SUBMITTING_SECONDS,
 )
 from wanedit.messages import CompletionMessage
-from wanedit.usecases.budget import release_held, sweep
+from wanedit.metrics import (
+    BUDGET_COMMITTED,
+    HELD_WAITING,
+    JOBS_RELEASED,
+    SLOTS_IN_USE,
+    TASK_LISTS,
+    TASKS_IN_FLIGHT,
+    TASKS_QUERIED,
+    TASKS_SUCCEEDED,
+)
+from wanedit.usecases.budget import HELD_LOOK_LIMIT, budget_view, release_held, sweep
 from wanedit.usecases.longclip.segments import begin, check_segments, resend
 from wanedit.usecases.reconcile import reconcile
 from wanedit.usecases.submission import to_reconcile, try_submit
@@ -65,6 +75,7 @@ class PollReport:
     released: int = 0  # held jobs that fit the budgets again
     skipped: bool = False  # another invocation held the poller's lease: this one did nothing
     lost_lease: bool = False
+    in_flight: int = 0  # jobs holding a slot at the last pass
     states: dict[str, int] = field(default_factory=dict)
 
     def saw(self, seen: Seen, response: TaskResponse | None) -> None:
@@ -92,7 +103,21 @@ def run_poll(
         _poll_until(svc, deadline, holder, report, on_iteration)
     finally:
         svc.lease.release(holder)
+    _emit(svc, report)
     return report
+
+
+def _emit(svc: Services, report: PollReport) -> None:
+    """One run's figures for the dashboard: the counts, and where the slots and budgets stand."""
+    svc.metrics.emit(TASKS_QUERIED, report.queried)
+    svc.metrics.emit(TASK_LISTS, report.lists)
+    svc.metrics.emit(TASKS_SUCCEEDED, report.succeeded)
+    svc.metrics.emit(JOBS_RELEASED, report.released)
+    svc.metrics.emit(SLOTS_IN_USE, len(svc.store.slot_holders()))
+    svc.metrics.emit(TASKS_IN_FLIGHT, report.in_flight)
+    svc.metrics.emit(HELD_WAITING, len(svc.store.held(HELD_LOOK_LIMIT)))
+    for kind, figures in budget_view(svc, svc.clock.now()).items():
+        svc.metrics.emit(BUDGET_COMMITTED, float(figures["committed"]), dimension=kind)
 
 
 def _poll_until(
@@ -142,6 +167,9 @@ def poll_once(svc: Services, report: PollReport) -> None:
         step = STEPS.get(job.state)
         if step is not None and step(svc, job):
             report.reconciled += 1
+    report.in_flight = sum(1 for job in active if job.state.holds_slot)
+    if svc.store.submissions_paused_until(now) is not None:
+        return  # the account's quota is used up: nothing is created until the pause ends
     for job in svc.store.queued(now, free_slots(svc)):
         if try_submit(svc, job).state is JobState.SUBMITTED:
             report.submitted += 1

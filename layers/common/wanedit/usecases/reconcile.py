@@ -6,6 +6,8 @@ The API has no idempotency key and its list shows no prompt, so a task is recogn
 - ownership: no other job has claimed it (TASK#<id>, written right after every create);
 - age: at least CLAIM_GRACE old, so a create still being answered to its own worker (read timeout
   15 s) is never taken from it;
+- key: it was made with one of our keys, when the service has already shown which those are (the
+  account's other workloads — another application, a colleague's key — list their tasks too);
 - fingerprint: once it SUCCEEDED, its orig_prompt (the prompt as sent: a prompt_extend rewrite
   does not change it) equals ours. PENDING/RUNNING/FAILED tasks show no prompt.
 
@@ -97,6 +99,7 @@ def _at(epoch: float) -> datetime:
 
 def _search(svc: Services, job: Job, listed: list[TaskListItem], since: float, now: float) -> _Search:
     search = _Search()
+    ours = svc.store.key_identities()
     for item in listed:
         created = item.gmt_create.timestamp() if item.gmt_create else None
         if created is not None and not since - RECONCILE_SKEW <= created <= since + CREATE_SEND_WINDOW:
@@ -105,9 +108,18 @@ def _search(svc: Services, job: Job, listed: list[TaskListItem], since: float, n
         if owner == job.job_id:
             search.own = item
             return search
-        if owner is None:
+        if owner is None and not _foreign(item, ours):
             _judge(svc, job, item, since, now, created, search)
     return search
+
+
+def _foreign(item: TaskListItem, ours: set[str]) -> bool:
+    """A task another workload of the account made: created with a key that is not ours.
+
+    The service shows each task's key (`api_key_id`); ours are learned from our own tasks in the
+    list (`tracking`). Before the first of them has been seen, nothing tells them apart.
+    """
+    return bool(ours) and item.api_key_id is not None and item.api_key_id not in ours
 
 
 def _judge(

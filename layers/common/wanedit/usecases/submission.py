@@ -17,6 +17,7 @@ from wanedit.dashscope import (
     CreateTaskRequest,
     FinalError,
     Media,
+    QuotaExhaustedError,
     RetryableError,
     TaskInput,
     ThrottledError,
@@ -25,7 +26,14 @@ from wanedit.domain.job import Job
 from wanedit.domain.lifecycle import JobState
 from wanedit.domain.limits import MODEL
 from wanedit.domain.request import BucketImage, InlineImage, StoredImage, UrlImage
-from wanedit.domain.timing import POLL_INTERVAL_SECONDS, STALE_SUBMITTING_SECONDS, backoff
+from wanedit.domain.timing import (
+    POLL_INTERVAL_SECONDS,
+    QUOTA_PAUSE_SECONDS,
+    STALE_SUBMITTING_SECONDS,
+    backoff,
+)
+from wanedit.metrics import API_ERRORS, SUBMISSIONS_PAUSED, TASKS_CREATED
+from wanedit.reports import DETAIL_PAUSED, event_detail, iso
 from wanedit.sidecar_document import load_document
 from wanedit.usecases.budget import admit, hold, needs_admission
 from wanedit.usecases.ending import Failure, fail
@@ -77,6 +85,8 @@ def try_submit(svc: Services, job: Job) -> Job:
             return hold(svc, job)
         job = admitted
     now = svc.clock.now()
+    if svc.store.submissions_paused_until(now) is not None:
+        return job  # the account's quota is used up: the poller submits it once the pause ends
     if not svc.store.acquire_slot(job.job_id, svc.settings.max_concurrent_tasks, now):
         return job  # stays QUEUED; the poller submits it when a slot frees
     claimed = svc.store.transition(
@@ -105,21 +115,59 @@ def _create(svc: Services, job: Job) -> Job:
     """The one create call of a SUBMITTING job, and what its outcome makes of the job."""
     try:
         created = svc.api.create_task(build_create_request(svc, job))
-    except ThrottledError:
+    except QuotaExhaustedError as error:
+        svc.metrics.emit(API_ERRORS, dimension=error.code or "429")
+        return _pause(svc, job, error)
+    except ThrottledError as error:
+        svc.metrics.emit(API_ERRORS, dimension=error.code or "429")
         return _requeue(svc, job, throttled=True)
     except CreateOutcomeUnknown as error:
+        svc.metrics.emit(API_ERRORS, dimension=error.code or str(error.status))
         logger.warning(
             "create outcome unknown; reconciling", extra={"job_id": job.job_id, "error": str(error)}
         )
         return to_reconcile(svc, job, [JobState.SUBMITTING])
-    except RetryableError:
+    except RetryableError as error:
+        svc.metrics.emit(API_ERRORS, dimension=error.code or str(error.status))
         return _requeue(svc, job, throttled=False)
     except FinalError as error:
+        svc.metrics.emit(API_ERRORS, dimension=error.code or str(error.status))
         svc.store.release_slot(job.job_id)
         return fail(
             svc, job, [JobState.SUBMITTING], Failure(error.code, error.message, request_id=error.request_id)
         )
+    svc.metrics.emit(TASKS_CREATED)
     return record_created(svc, job, created.output.task_id, created.request_id, [JobState.SUBMITTING])
+
+
+def _pause(svc: Services, job: Job, error: QuotaExhaustedError) -> Job:
+    """The account's quota is used up: no create for a while (retrying soon would only add load).
+
+    The job goes back to the queue for when the pause ends; the first worker to begin the pause
+    announces it. A create after the pause that is refused again begins the next one.
+    """
+    now = svc.clock.now()
+    until = now + QUOTA_PAUSE_SECONDS
+    if svc.store.pause_submissions(until, error.code or "Throttling.AllocationQuota", now):
+        svc.metrics.emit(SUBMISSIONS_PAUSED)
+        waiting = job.model_copy(update={"state": JobState.QUEUED})
+        detail = event_detail(
+            waiting, error_code=error.code, error_message=error.message, paused_until=iso(until)
+        )
+        svc.notifier.publish(DETAIL_PAUSED, detail)
+        logger.warning("the account's quota is used up: submissions paused", extra={"until": iso(until)})
+    svc.store.release_slot(job.job_id)
+    return (
+        svc.store.transition(
+            job.job_id,
+            [JobState.SUBMITTING],
+            JobState.QUEUED,
+            now=now,
+            next_poll_at=until,
+            submitting_since=None,
+        )
+        or job
+    )
 
 
 def to_reconcile(svc: Services, job: Job, expected: Collection[JobState]) -> Job:

@@ -32,6 +32,7 @@ from wanedit.domain.lifecycle import JobState
 from wanedit.domain.limits import MODEL, TASK_LIFETIME_SECONDS
 from wanedit.domain.timing import POLL_INTERVAL_SECONDS, RESEND_AFTER_SECONDS, backoff
 from wanedit.messages import CompletionMessage
+from wanedit.metrics import API_ERRORS, DETECTION_DELAY, TASK_LISTS
 from wanedit.usecases.ending import Failure, fail
 from wanedit.usecases.longclip.segments import MAX_TASK_RETRIES
 
@@ -79,13 +80,21 @@ def in_flight(jobs: list[Job], now: float) -> list[Job]:
 
 
 def list_in_flight(svc: Services, now: float, recent: list[Job]) -> Listed | None:
-    """Read the statuses of `recent`'s tasks from the task list (None: too few to list, or it failed)."""
+    """Read the statuses of `recent`'s tasks from the task list (None: too few to list, or it failed).
+
+    Until the service has shown which key our tasks carry, a lone task still PENDING is listed too,
+    only to learn it (it is queried as usual): the reconciler tells another workload's tasks from
+    ours by that key (`reconcile`).
+    """
     if len(recent) < LIST_MIN_TASKS:
+        if len(recent) == 1 and recent[0].task_status == "PENDING" and not svc.store.key_identities():
+            _learn_keys(svc, now, recent)
         return None
     wanted = {job.task_id for job in recent}
     start = datetime.fromtimestamp(min(job.submitted_at or now for job in recent) - LIST_WINDOW_MARGIN, UTC)
     end = datetime.fromtimestamp(now + LIST_WINDOW_MARGIN, UTC)
     statuses: dict[str, TaskStatus] = {}
+    keys: set[str] = set()
     calls = 0
     try:
         for page_no in range(1, LIST_MAX_PAGES + 1):
@@ -93,7 +102,9 @@ def list_in_flight(svc: Services, now: float, recent: list[Job]) -> Listed | Non
             page = svc.api.list_tasks(
                 start=start, end=end, model_name=MODEL, page_no=page_no, page_size=LIST_PAGE_SIZE
             )
-            statuses.update({item.task_id: item.status for item in page.data if item.task_id in wanted})
+            ours = [item for item in page.data if item.task_id in wanted]
+            statuses.update({item.task_id: item.status for item in ours})
+            keys |= {item.api_key_id for item in ours if item.api_key_id}
             last = (
                 page.total_page
                 if page.total_page is not None
@@ -102,9 +113,17 @@ def list_in_flight(svc: Services, now: float, recent: list[Job]) -> Listed | Non
             if wanted <= statuses.keys() or not page.data or page_no >= last:
                 break
     except DashScopeError as error:
+        svc.metrics.emit(API_ERRORS, dimension=error.code or str(error.status))
         logger.info("task list failed; querying tasks one by one", extra={"code": error.code})
         return None
+    svc.store.note_key_identities(keys, now)
     return Listed(recent=recent, statuses=statuses, calls=calls)
+
+
+def _learn_keys(svc: Services, now: float, recent: list[Job]) -> None:
+    listed = list_in_flight(svc, now, recent * LIST_MIN_TASKS)
+    if listed is not None:
+        svc.metrics.emit(TASK_LISTS, listed.calls)
 
 
 def to_query_after_list(svc: Services, now: float, due: list[Job], listed: Listed) -> list[Job]:
@@ -197,6 +216,8 @@ def _succeeded(svc: Services, job: Job, response: TaskResponse) -> Seen:
     if succeeded is None:
         return Seen.RUNNING  # another poller recorded it first; it hands it over
     svc.completion.send(CompletionMessage(job_id=job.job_id))
+    if output.end_time is not None:
+        svc.metrics.emit(DETECTION_DELAY, max(0.0, now - output.end_time.timestamp()))
     return Seen.SUCCEEDED
 
 
@@ -249,6 +270,7 @@ def query_failed(svc: Services, job: Job, error: DashScopeError) -> Seen:
         return _expire(
             svc, job, f"the task could not be queried before its 24 h lifetime ended ({error.code})"
         )
+    svc.metrics.emit(API_ERRORS, dimension=error.code or str(error.status))
     delay = POLL_INTERVAL_SECONDS * (4 if isinstance(error, FinalError) else 1)
     logger.warning(
         "task query failed", extra={"job_id": job.job_id, "code": error.code, "status": error.status}
