@@ -32,6 +32,7 @@ from wanedit.sidecar import parse_sidecar
 from wanedit.sidecar_document import SidecarError
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
+PREVIEW_WAIT_SECONDS = 60.0  # after --wait: the sheet is drawn just after the edit is saved
 PARAMETERS = (
     "resolution",
     "ratio",
@@ -153,7 +154,8 @@ def _submit(args: argparse.Namespace, target: Target) -> int:
     job = _follow(svc, job_id, timeout=args.timeout)
     if job is None or job.state is not JobState.PERSISTED:
         return _explain_failure(svc, job)
-    return _download(svc, job, Path(args.output))
+    _download(svc, job, Path(args.output))
+    return _download_preview(svc, job, Path(args.output), wait=PREVIEW_WAIT_SECONDS)
 
 
 def _follow(svc: Any, job_id: str, *, timeout: float) -> Job | None:
@@ -195,10 +197,28 @@ def _download(svc: Any, job: Job, output: Path) -> int:
     output.mkdir(parents=True, exist_ok=True)
     for key in (job.output_key, job.manifest_key):
         if key:
-            destination = output / key.rsplit("/", 1)[-1]
-            svc.objects.download_to(key, str(destination))
-            print(f"saved {destination} ({destination.stat().st_size:,} bytes)")
+            _save(svc, key, output)
     return 0
+
+
+def _download_preview(svc: Any, job: Job, output: Path, *, wait: float) -> int:
+    """The before/after sheet, made just after the edit is saved: waits up to `wait` seconds for it."""
+    key = svc.layout.preview_key(job.stem)
+    deadline = time.monotonic() + wait
+    while svc.objects.head(key) is None:
+        if time.monotonic() >= deadline:
+            print(f"no preview yet; later: wanedit fetch {job.job_id} --preview", file=sys.stderr)
+            return 0 if wait else EXIT_FAILED  # after --wait the edit itself is what succeeded
+        time.sleep(1.0)
+    output.mkdir(parents=True, exist_ok=True)
+    _save(svc, key, output, what="preview")
+    return 0
+
+
+def _save(svc: Any, key: str, output: Path, what: str = "saved") -> None:
+    destination = output / key.rsplit("/", 1)[-1]
+    svc.objects.download_to(key, str(destination))
+    print(f"{what} {destination} ({destination.stat().st_size:,} bytes)")
 
 
 # ------------------------------------------------------------------------------ jobs & status
@@ -270,6 +290,8 @@ def _fetch(args: argparse.Namespace, target: Target) -> int:
             return _explain_failure(svc, job)
         print(f"job {job.job_id} is not done yet ({step_of(job)})", file=sys.stderr)
         return EXIT_FAILED
+    if args.preview:
+        return _download_preview(svc, job, Path(args.output), wait=0.0)
     return _download(svc, job, Path(args.output))
 
 
@@ -516,6 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = stack_command("fetch", "download a finished job's edited MP4 and manifest")
     fetch.add_argument("ref", metavar="JOB|KEY")
     fetch.add_argument("--output", default=".", help="directory to save into (default: here)")
+    fetch.add_argument(
+        "--preview", action="store_true", help="download the before/after contact sheet (JPEG) instead"
+    )
     fetch.set_defaults(run=_fetch)
 
     cancel = stack_command("cancel", "cancel a queued job, or one whose task is still PENDING")

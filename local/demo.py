@@ -4,7 +4,8 @@
 edited in three segments and stitched back into one video.
 
 No AWS account and no API key: moto plays AWS (resources from template.yaml), the emulator plays
-Model Studio. Exit status 0 only if the edited MP4 decodes at the expected size.
+Model Studio. Exit status 0 only if the edited MP4 decodes at the expected size and its before/after
+preview (demo-output/<name>-edited.preview.jpg) was made.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from typing import Any
 
 from local.samplemedia import make_clip, probe
 from local.stack import REPO, LocalStack
@@ -57,18 +59,34 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the job did not finish: {job.state.value if job else 'never created'}", file=sys.stderr)
             return 1
         video, manifest = OUTPUT / f"{name}-edited.mp4", OUTPUT / f"{name}-edited.json"
+        preview = OUTPUT / f"{name}-edited.preview.jpg"
         s3.download_file(bucket, f"edited/{STEM}.mp4", str(video))
         s3.download_file(bucket, f"edited/{STEM}.json", str(manifest))
+        if not _wait_for_object(s3, bucket, f"edited/{STEM}.preview.jpg"):
+            print("no preview was made", file=sys.stderr)
+            return 1
+        s3.download_file(bucket, f"edited/{STEM}.preview.jpg", str(preview))
     info = probe(video)
     print(
         f"\nedited video: {video} ({video.stat().st_size:,} bytes, {info['width']}x{info['height']}, "
         f"{info['duration_s']:.2f} s, audio {'kept' if info['has_audio'] else 'none'})"
     )
     print(f"manifest:     {manifest}")
+    print(f"preview:      {preview} (the source's frames over the edit's)")
     if (info["width"], info["height"]) != EXPECTED_SIZE:
         print(f"unexpected size, wanted {EXPECTED_SIZE}", file=sys.stderr)
         return 1
     return 0
+
+
+def _wait_for_object(s3: Any, bucket: str, key: str, timeout: float = 60.0) -> bool:
+    """The preview is drawn just after the edit is saved (by the LongClipFunction): wait for it."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount"):
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def _wait_for_job(stack: LocalStack) -> Job | None:

@@ -1,4 +1,5 @@
-"""LongClipFunction: a long-clip step (SQS) -> split a clip into segment tasks, or stitch their edits."""
+"""LongClipFunction (the one with PyAV): split a long clip into segment tasks, stitch their edits, or
+draw a saved edit's before/after preview — one SQS message each."""
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -8,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from wanedit.container import services
 from wanedit.messages import LongClipRecord
 from wanedit.metrics import LONG_CLIP_STEPS
-from wanedit.usecases.longclip import LongClipRetry, run_action
+from wanedit.usecases.longclip import LongClipRetry, PreviewRetry, run_action
 
 logger = Logger()
 tracer = Tracer()
@@ -23,8 +24,8 @@ def record_handler(record: LongClipRecord) -> None:
     logger.append_keys(action=message.action)
     svc = services()
     try:
-        state = run_action(svc, message)
-    except LongClipRetry as retry:
+        state = run_action(svc, message, attempt=int(record.attributes.ApproximateReceiveCount))
+    except (LongClipRetry, PreviewRetry) as retry:
         # Transient: failing the record makes SQS deliver it again after the visibility timeout.
         logger.info("long-clip step to be retried", extra={"reason": str(retry)})
         svc.metrics.emit(LONG_CLIP_STEPS, dimension=f"{message.action}:retry")

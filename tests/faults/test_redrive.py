@@ -87,5 +87,5 @@ def test_message_checks() -> None:
     assert completion_message_problem(json.dumps({"job": "j-1"})) == "no job_id"
     assert long_clip_message_problem(json.dumps({"action": "split", "job_id": "j-1"})) is None
     assert long_clip_message_problem(json.dumps({"action": "merge", "job_id": "j-1"})) == (
-        "action: Input should be 'split' or 'stitch'"
+        "action: Input should be 'split', 'stitch' or 'preview'"
     )

@@ -258,6 +258,11 @@ class FakeObjectStore:
     ) -> None:
         self.put(key, json.dumps(document).encode(), "application/json", tags)
 
+    def put_bytes(
+        self, key: str, body: bytes, *, content_type: str, tags: Mapping[str, str] | None = None
+    ) -> None:
+        self.put(key, body, content_type, tags)
+
     def tag_version(self, key: str, version_id: str | None, tags: Mapping[str, str]) -> bool:
         stored = self._find(key, version_id)
         if stored is None:

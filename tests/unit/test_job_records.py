@@ -72,7 +72,7 @@ def test_a_record_of_the_old_shape_loads_typed() -> None:
 
 def test_what_users_read_of_an_old_record_is_unchanged() -> None:
     job = job_from_item(LEGACY_ITEM)
-    document = manifest(job, output_key="edited/team/clip.red.mp4", output_size=1, now=0.0)
+    document = manifest(job, output_key="edited/team/clip.red.mp4", output_size=1, now=0.0, preview_key="p")
     request = LEGACY_ITEM["request"]
     assert document["reference_images"] == request["reference_images_public"]  # type: ignore[index]
     assert document["origins"] == request["origins"]  # type: ignore[index]

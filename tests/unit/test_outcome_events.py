@@ -47,6 +47,7 @@ def test_the_published_schema_is_generated_from_the_models():
         (
             JobState.PERSISTED,
             {"output_key": "edited/team/clip.mp4", "manifest_key": "edited/team/clip.json", "size": 10,
+             "preview_key": "edited/team/clip.preview.jpg",
              "usage": {"duration": 10.04, "input_video_duration": 5.02, "output_video_duration": 5.02,
                        "video_count": 1, "SR": 720}},
             "Video Edit Succeeded",
@@ -56,6 +57,18 @@ def test_the_published_schema_is_generated_from_the_models():
         (JobState.CANCELED, {"error_code": "Canceled", "report_key": REPORT}, "Video Edit Failed"),
         (JobState.EXPIRED, {"error_code": "TaskExpired", "report_key": REPORT}, "Video Edit Failed"),
         (JobState.REJECTED, {"report_key": REPORT, "problems": ["video.duration"]}, "Video Edit Rejected"),
+        (
+            JobState.HELD,
+            {"estimate": {"seconds": 8.0, "amount": 0.8, "unit": "USD", "tier": "720P"},
+             "budgets": {"day": {"period": "2026-12-01", "budget": 5.0, "spent": 4.5, "committed": 0.0,
+                                 "remaining": 0.5, "unit": "USD"}}},
+            "Video Edit Held",
+        ),
+        (
+            JobState.QUEUED,
+            {"error_code": "Throttling.AllocationQuota", "paused_until": "2026-12-01T12:15:00.000+00:00"},
+            "Video Edit Submissions Paused",
+        ),
     ],
 )  # fmt: skip
 def test_each_outcome_fits_the_schema(state, extra, detail_type):

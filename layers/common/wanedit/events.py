@@ -57,6 +57,9 @@ class SucceededDetail(_Detail):
     segments: int | None = Field(
         default=None, description="long clips only: how many 2-10 s segments (tasks) it was edited in"
     )
+    preview_key: str = Field(
+        description="edited/<path>/<stem>.preview.jpg: the source's frames over the edit's (made just after)"
+    )
 
 
 class FailedDetail(_Detail):

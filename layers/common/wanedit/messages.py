@@ -23,9 +23,10 @@ class CompletionMessage(_Body):
 
 
 class LongClipMessage(_Body):
-    """A long clip to split into segments, or whose edited segments to stitch (the LongClipFunction)."""
+    """Work for the LongClipFunction (the function with PyAV): a long clip to split into segments or
+    whose edited segments to stitch, or a saved edit to draw a before/after preview of."""
 
-    action: Literal["split", "stitch"]
+    action: Literal["split", "stitch", "preview"]
     job_id: str = Field(min_length=1)
 
 

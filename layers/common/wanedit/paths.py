@@ -48,6 +48,10 @@ class Layout:
     def edited_video_key(self, stem: str) -> str:
         return f"{self.edited}{stem}.mp4"
 
+    def preview_key(self, stem: str) -> str:
+        """The before/after contact sheet of an edit (made once the edit is saved)."""
+        return f"{self.edited}{stem}.preview.jpg"
+
     def edited_manifest_key(self, stem: str) -> str:
         return f"{self.edited}{stem}.json"
 

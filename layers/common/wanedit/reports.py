@@ -138,7 +138,13 @@ def timings(job: Job) -> dict[str, Any]:
 
 
 def manifest(
-    job: Job, *, output_key: str, output_size: int, now: float, estimated_cost: dict[str, Any] | None = None
+    job: Job,
+    *,
+    output_key: str,
+    output_size: int,
+    now: float,
+    preview_key: str,
+    estimated_cost: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """edited/<stem>.json: everything needed to trace, bill and reproduce the edit."""
     return {
@@ -157,6 +163,7 @@ def manifest(
         "usage": _usage(job),
         "estimated_cost": estimated_cost,
         "output": {"bucket": job.bucket, "key": output_key, "size": output_size},
+        "preview_key": preview_key,
         "source": _sources(job),
         "timings": {**timings(job), "persisted_at": iso(now)},
     }
@@ -170,11 +177,17 @@ def long_clip_manifest(
     output_size: int,
     now: float,
     stitched: dict[str, Any],
+    preview_key: str,
     estimated_cost: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """edited/<stem>.json of a long clip: the clip's manifest, every segment with its task and usage."""
     document = manifest(
-        job, output_key=output_key, output_size=output_size, now=now, estimated_cost=estimated_cost
+        job,
+        output_key=output_key,
+        output_size=output_size,
+        now=now,
+        preview_key=preview_key,
+        estimated_cost=estimated_cost,
     )
     by_id = {child.job_id: child for child in segments}
     document["task_id"] = None

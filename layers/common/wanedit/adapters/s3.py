@@ -123,11 +123,16 @@ class S3ObjectStore:
         self, key: str, document: Mapping[str, Any], *, tags: Mapping[str, str] | None = None
     ) -> None:
         body = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False).encode("utf-8")
+        self.put_bytes(key, body, content_type="application/json", tags=tags)
+
+    def put_bytes(
+        self, key: str, body: bytes, *, content_type: str, tags: Mapping[str, str] | None = None
+    ) -> None:
         kwargs: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
             "Body": body,
-            "ContentType": "application/json",
+            "ContentType": content_type,
         }
         if tags:
             kwargs["Tagging"] = urlencode(tags)

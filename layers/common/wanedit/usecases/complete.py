@@ -105,17 +105,31 @@ def _publish(svc: Services, job: Job, size: int) -> JobState:
     """The manifest, the inputs' tags and the event, then PERSISTED (see `ending` for the order)."""
     output_key = svc.layout.edited_video_key(job.stem)
     manifest_key = svc.layout.edited_manifest_key(job.stem)
+    preview_key = svc.layout.preview_key(job.stem)
 
     def announce(done: Job) -> None:
         now = svc.clock.now()
         cost = svc.settings.estimated_cost(done.usage)
-        document = manifest(done, output_key=output_key, output_size=size, now=now, estimated_cost=cost)
+        document = manifest(
+            done,
+            output_key=output_key,
+            output_size=size,
+            now=now,
+            preview_key=preview_key,
+            estimated_cost=cost,
+        )
         svc.objects.put_json(manifest_key, document, tags=output_tags(done))
         tag_sources(svc, done)
-        svc.notifier.publish(
-            DETAIL_SUCCEEDED,
-            event_detail(done, output_key=output_key, manifest_key=manifest_key, size=size, usage=done.usage),
+        svc.long_clips.send(LongClipMessage(action="preview", job_id=done.job_id))
+        detail = event_detail(
+            done,
+            output_key=output_key,
+            manifest_key=manifest_key,
+            size=size,
+            usage=done.usage,
+            preview_key=preview_key,
         )
+        svc.notifier.publish(DETAIL_SUCCEEDED, detail)
 
     done = end_job(
         svc,

@@ -29,18 +29,25 @@ from wanedit.messages import LongClipMessage
 from wanedit.usecases.longclip.split import split_long_clip
 from wanedit.usecases.longclip.stitch import stitch_long_clip
 from wanedit.usecases.longclip.work import LongClipRetry
+from wanedit.usecases.preview import PreviewRetry, make_preview_of
 
-__all__ = ["LongClipRetry", "run_action"]
+__all__ = ["LongClipRetry", "PreviewRetry", "run_action"]
 
 logger = Logger(child=True)
 
 
-def run_action(svc: Services, message: LongClipMessage) -> JobState | None:
-    """The LongClipFunction's work for one message; returns the parent's state (None: no such job)."""
+def run_action(svc: Services, message: LongClipMessage, *, attempt: int = 1) -> JobState | None:
+    """The LongClipFunction's work for one message; returns the job's state (None: no such job).
+
+    `attempt` is the message's delivery count (a preview is tried a few times only).
+    """
     job = svc.store.get(message.job_id)
     if job is None:
         logger.warning("long-clip message for an unknown job", extra={"job_id": message.job_id})
         return None
     if message.action == "split":
         return split_long_clip(svc, job)
-    return stitch_long_clip(svc, job)
+    if message.action == "stitch":
+        return stitch_long_clip(svc, job)
+    make_preview_of(svc, job, attempt=attempt)
+    return job.state

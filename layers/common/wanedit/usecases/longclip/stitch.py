@@ -13,6 +13,7 @@ from wanedit.domain.job import Job
 from wanedit.domain.lifecycle import JobState
 from wanedit.domain.limits import AudioSetting
 from wanedit.domain.usage import Usage
+from wanedit.messages import LongClipMessage
 from wanedit.reports import DETAIL_SUCCEEDED, event_detail, long_clip_manifest
 from wanedit.usecases.ending import end_job, output_tags, tag_sources
 from wanedit.usecases.longclip.segments import all_saved, segment_jobs
@@ -103,6 +104,7 @@ def _download_parts(svc: Services, job: Job, children: list[Job], tmp: Path) -> 
 def _publish(svc: Services, job: Job, children: list[Job], size: int, result: StitchResult) -> JobState:
     output_key = svc.layout.edited_video_key(job.stem)
     manifest_key = svc.layout.edited_manifest_key(job.stem)
+    preview_key = svc.layout.preview_key(job.stem)
     usage = Usage.summed(child.usage for child in children)
 
     def announce(done: Job) -> None:
@@ -113,10 +115,12 @@ def _publish(svc: Services, job: Job, children: list[Job], size: int, result: St
             output_size=size,
             now=svc.clock.now(),
             stitched=_stitched(result),
+            preview_key=preview_key,
             estimated_cost=_summed_cost([svc.settings.estimated_cost(child.usage) for child in children]),
         )
         svc.objects.put_json(manifest_key, document, tags=output_tags(done))
         tag_sources(svc, done)
+        svc.long_clips.send(LongClipMessage(action="preview", job_id=done.job_id))
         detail = event_detail(
             done,
             output_key=output_key,
@@ -124,6 +128,7 @@ def _publish(svc: Services, job: Job, children: list[Job], size: int, result: St
             size=size,
             usage=usage,
             segments=len(children),
+            preview_key=preview_key,
         )
         svc.notifier.publish(DETAIL_SUCCEEDED, detail)
 
