@@ -1,30 +1,32 @@
 """LongClipFunction (the one with PyAV): split a long clip into segment tasks, stitch their edits, or
 draw a saved edit's before/after preview — one SQS message each."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from wanedit import observability
 from wanedit.container import services
-from wanedit.messages import LongClipRecord
+from wanedit.messages import LongClipMessage
 from wanedit.metrics import LONG_CLIP_STEPS
 from wanedit.usecases.longclip import LongClipRetry, PreviewRetry, run_action
 
 logger = Logger()
-tracer = Tracer()
+tracer = observability.tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS, model=LongClipRecord)
+processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @tracer.capture_method
-def record_handler(record: LongClipRecord) -> None:
-    message = record.body
+def record_handler(record: SQSRecord) -> None:
+    message = LongClipMessage.model_validate_json(record.body)
     logger.set_correlation_id(message.job_id)
     logger.append_keys(action=message.action)
     svc = services()
     try:
-        state = run_action(svc, message, attempt=int(record.attributes.ApproximateReceiveCount))
+        state = run_action(svc, message, attempt=int(record.attributes.approximate_receive_count))
     except (LongClipRetry, PreviewRetry) as retry:
         # Transient: failing the record makes SQS deliver it again after the visibility timeout.
         logger.info("long-clip step to be retried", extra={"reason": str(retry)})

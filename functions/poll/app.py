@@ -2,14 +2,15 @@
 
 from dataclasses import asdict
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from wanedit import observability
 from wanedit.container import services
 from wanedit.usecases.poll import deadline_from_remaining, run_poll
 
 logger = Logger()
-tracer = Tracer()
+tracer = observability.tracer()
 metrics = Metrics()
 
 

@@ -73,6 +73,7 @@ CONTRACT_ENV = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_TRACE_DISABLED",
     "BUCKET_NAME",
     "JOB_TABLE_NAME",
     "INCOMING_PREFIX",
@@ -93,6 +94,8 @@ CONTRACT_ENV = {
     "PRICE_PER_SECOND_720P",
     "PRICE_PER_SECOND_1080P",
     "PRICE_CURRENCY",
+    "DAILY_BUDGET",
+    "MONTHLY_BUDGET",
 }
 
 
@@ -143,11 +146,11 @@ def sqs_event(template: dict[str, Any], function_id: str) -> dict[str, Any]:
     return dict(event["Properties"])
 
 
-def dummy_resolver(template: dict[str, Any]) -> Resolver:
-    """Resolves the template with its defaults and made-up physical names."""
+def dummy_resolver(template: dict[str, Any], **overrides: str) -> Resolver:
+    """Resolves the template with its defaults (or `overrides`) and made-up physical names."""
     resolver = Resolver(
         template=template,
-        parameters=parameter_values(template),
+        parameters={**parameter_values(template), **overrides},
         pseudo={
             "AWS::Region": "ap-southeast-1",
             "AWS::AccountId": "123456789012",
@@ -236,6 +239,15 @@ def test_globals_runtime_and_env_contract(template: dict[str, Any]) -> None:
     assert function["Layers"] == [{"Ref": "CommonLayer"}]
     assert set(globals_env(template)) == CONTRACT_ENV
     assert globals_env(template)["POWERTOOLS_SERVICE_NAME"] == "wanedit"
+
+
+@pytest.mark.parametrize(("detailed", "disabled"), [("false", "true"), ("true", "false")])
+def test_the_xray_sdk_traces_only_when_detailed_tracing_is_asked_for(
+    template: dict[str, Any], detailed: str, disabled: str
+) -> None:
+    assert parameter_values(template)["DetailedTracing"] == "false"
+    resolver = dummy_resolver(template, DetailedTracing=detailed)
+    assert resolver.resolve(globals_env(template))["POWERTOOLS_TRACE_DISABLED"] == disabled
 
 
 def test_parameter_defaults(template: dict[str, Any]) -> None:
@@ -442,9 +454,9 @@ def test_handler_imports_as_lambda_would(template: dict[str, Any], logical_id: s
     if not (code_dir / f"{module}.py").is_file():
         pytest.skip(f"{code_dir / module}.py not written yet")
     for use_case in USE_CASE_IMPORT.findall((code_dir / f"{module}.py").read_text()):
-        path = REPO / "layers/common" / (use_case.replace(".", "/") + ".py")
-        if not path.is_file():
-            pytest.skip(f"{path.relative_to(REPO)} not written yet")
+        base = REPO / "layers/common" / use_case.replace(".", "/")
+        if not (base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()):
+            pytest.skip(f"{base.relative_to(REPO)} not written yet")
     layer_dirs = [
         str(REPO / template["Resources"][layer["Ref"]]["Properties"]["ContentUri"])
         for layer in effective_layers(template, logical_id)

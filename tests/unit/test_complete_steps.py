@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 
 from tests.unit.fakes import World, make_job, world
-from wanedit.adapters.download import ResultDownloadError, ResultUnavailable
 from wanedit.dashscope import RetryableError, TaskStatus
 from wanedit.domain.job import Job
 from wanedit.domain.lifecycle import JobState
 from wanedit.domain.timing import STALE_PERSISTING_SECONDS
 from wanedit.domain.usage import Usage
 from wanedit.events import DETAIL_FAILED, DETAIL_SUCCEEDED
+from wanedit.ports import ResultDownloadError, ResultUnavailable
 from wanedit.usecases.complete import MAX_PERSIST_ATTEMPTS, PersistRetry, persist_result
 
 URL = "https://results.example/t-1.mp4?Expires=1"

@@ -1,15 +1,15 @@
 """The body of every queue message, defined once: the sender, the handler and redrive all use these.
 
-Ingest messages are S3 "Object Created" events that EventBridge puts on the IngestQueue, parsed
-with Powertools' own model of them; completion and long-clip messages are wanedit's.
+Ingest messages are S3 "Object Created" events that EventBridge puts on the IngestQueue: Powertools
+defines them (the handler reads them with its data class, redrive checks them with its model);
+completion and long-clip messages are wanedit's.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel, SqsRecordModel
-from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class _Body(BaseModel):
@@ -28,18 +28,6 @@ class LongClipMessage(_Body):
 
     action: Literal["split", "stitch", "preview"]
     job_id: str = Field(min_length=1)
-
-
-class IngestRecord(SqsRecordModel):
-    body: Json[S3EventNotificationEventBridgeModel]
-
-
-class CompletionRecord(SqsRecordModel):
-    body: Json[CompletionMessage]
-
-
-class LongClipRecord(SqsRecordModel):
-    body: Json[LongClipMessage]
 
 
 def problem_parsing(model: type[BaseModel], body: str) -> str | None:

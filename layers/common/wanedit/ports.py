@@ -301,7 +301,25 @@ class Queue(Protocol[M_contra]):
     def send(self, message: M_contra) -> None: ...
 
 
+class ResultUnavailable(Exception):
+    """The result URL answered but will not give the file (expired link, 403/404)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"result download refused: HTTP {status} {reason}")
+        self.status = status
+
+
+class ResultDownloadError(Exception):
+    """A transient failure fetching the result (5xx, reset, timeout); worth retrying later.
+
+    Built without the URL or the underlying message, which would carry the URL's signature.
+    """
+
+
 class ResultDownloader(Protocol):
-    """Streams a finished task's result URL: (content length or None, chunks)."""
+    """Streams a finished task's result URL: (content length or None, chunks).
+
+    Raises ResultUnavailable (the URL will not give the file) or ResultDownloadError (try later).
+    """
 
     def open(self, url: str) -> AbstractContextManager[tuple[int | None, Iterator[bytes]]]: ...

@@ -74,6 +74,20 @@ class Settings(BaseSettings):
         }
 
 
+class TracingSettings(BaseSettings):
+    """Whether the X-Ray SDK traces each call (Powertools' variable, set from `DetailedTracing`)."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+
+    trace_disabled: bool = Field(default=False, validation_alias="POWERTOOLS_TRACE_DISABLED")
+    lambda_task_root: str = Field(default="", validation_alias="LAMBDA_TASK_ROOT")
+
+    @property
+    def detailed(self) -> bool:
+        """On only in Lambda (Powertools' own rule: there is no X-Ray daemon elsewhere)."""
+        return not self.trace_disabled and bool(self.lambda_task_root)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings of this execution environment (cached: env does not change while warm)."""

@@ -8,22 +8,9 @@ from contextlib import contextmanager
 import requests
 from requests.adapters import HTTPAdapter
 
+from wanedit.ports import ResultDownloadError, ResultUnavailable
+
 CHUNK_SIZE = 1024 * 1024
-
-
-class ResultUnavailable(Exception):
-    """The result URL answered but will not give the file (expired link, 403/404)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"result download refused: HTTP {status} {reason}")
-        self.status = status
-
-
-class ResultDownloadError(Exception):
-    """A transient failure fetching the result (5xx, reset, timeout); worth retrying later.
-
-    Built without the URL or the underlying message, which would carry the URL's signature.
-    """
 
 
 class HttpResultDownloader:

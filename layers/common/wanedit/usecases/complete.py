@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 
-from wanedit.adapters.download import ResultDownloadError, ResultUnavailable
 from wanedit.container import Services
 from wanedit.dashscope import DashScopeError, TaskStatus
 from wanedit.domain.job import Claim, Job
@@ -18,6 +17,7 @@ from wanedit.domain.lifecycle import JobState
 from wanedit.domain.timing import RESEND_AFTER_SECONDS, STALE_PERSISTING_SECONDS, backoff
 from wanedit.messages import LongClipMessage
 from wanedit.metrics import PERSIST_SECONDS, PERSISTED_BYTES
+from wanedit.ports import ResultDownloadError, ResultUnavailable
 from wanedit.reports import DETAIL_SUCCEEDED, event_detail, manifest
 from wanedit.usecases.ending import Failure, end_job, fail, output_tags, tag_sources
 from wanedit.usecases.longclip.segments import all_saved, segment_jobs

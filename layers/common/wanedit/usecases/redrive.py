@@ -20,8 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
-
 from wanedit.adapters.messaging import DeadLetter, DeadLetterQueue
 from wanedit.messages import CompletionMessage, LongClipMessage, problem_parsing
 
@@ -72,6 +70,10 @@ def redrive(
 
 def ingest_message_problem(body: str) -> str | None:
     """Can the SubmitFunction take this? It needs an S3 "Object Created" event (via EventBridge)."""
+    # Powertools' model of the event (its parser models are too heavy for a function's cold start:
+    # the handler reads the same event with Powertools' data class).
+    from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+
     return problem_parsing(S3EventNotificationEventBridgeModel, body)
 
 
