@@ -315,6 +315,16 @@ def template_defaults() -> dict[str, str]:
     return parameter_values(load_template())
 
 
+def dashboard_line(outputs: Mapping[str, str], *, local: bool) -> str:
+    """Where the stack's CloudWatch dashboard is (its DashboardUrl output), or why there is none."""
+    if local:
+        return "dashboard: none for the local stack (CloudWatch dashboards exist in a deployed stack)"
+    url = outputs.get("DashboardUrl")
+    if not url:
+        return "dashboard: none in this stack's outputs (deploy this version with sam deploy to get one)"
+    return f"dashboard: {url}"
+
+
 def run(target: Target, *, now: Callable[[], float], out: Any = None) -> int:
     """Print each finding; 1 when one failed, else 0."""
     out = out or sys.stdout
@@ -326,6 +336,6 @@ def run(target: Target, *, now: Callable[[], float], out: Any = None) -> int:
         if finding.fix:
             print(f"        fix: {finding.fix}", file=out)
         failed += finding.status == "fail"
-    # One more line goes here: the dashboard URL from the stack outputs.
+    print(f"  {dashboard_line(target.outputs, local=target.endpoint_url is not None)}", file=out)
     print(f"{failed} check(s) failed" if failed else "all checks passed", file=out)
     return 1 if failed else 0
