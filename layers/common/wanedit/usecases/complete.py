@@ -18,8 +18,8 @@ from wanedit.domain.timing import RESEND_AFTER_SECONDS, STALE_PERSISTING_SECONDS
 from wanedit.messages import LongClipMessage
 from wanedit.metrics import PERSIST_SECONDS, PERSISTED_BYTES
 from wanedit.ports import ResultDownloadError, ResultUnavailable
-from wanedit.reports import DETAIL_SUCCEEDED, event_detail, manifest
-from wanedit.usecases.ending import Failure, end_job, fail, output_tags, tag_sources
+from wanedit.reports import manifest
+from wanedit.usecases.ending import Failure, end_job, fail, output_tags, publish_saved
 from wanedit.usecases.longclip.segments import all_saved, segment_jobs
 
 logger = Logger(child=True)
@@ -118,18 +118,16 @@ def _publish(svc: Services, job: Job, size: int) -> JobState:
             preview_key=preview_key,
             estimated_cost=cost,
         )
-        svc.objects.put_json(manifest_key, document, tags=output_tags(done))
-        tag_sources(svc, done)
-        svc.long_clips.send(LongClipMessage(action="preview", job_id=done.job_id))
-        detail = event_detail(
+        publish_saved(
+            svc,
             done,
-            output_key=output_key,
             manifest_key=manifest_key,
+            document=document,
+            output_key=output_key,
             size=size,
             usage=done.usage,
             preview_key=preview_key,
         )
-        svc.notifier.publish(DETAIL_SUCCEEDED, detail)
 
     done = end_job(
         svc,
