@@ -46,7 +46,7 @@ from wanedit.dashscope import (
 )
 
 KEY = "sk-SECRET-do-not-leak-0123456789abcdef"
-READ_TIMEOUT = 0.25
+READ_TIMEOUT = 1.0  # real seconds on loopback: long enough for a loaded CI box, short for the stalls
 CREATE_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
 TASK_ID = "0385dc79-5ff8-4d82-bcb6-xxxxxx"
 
