@@ -199,7 +199,7 @@ def _wait_for_lock(svc: Services, job: Job) -> Job:
         retry = max(now, min(retry, held.until))
     logger.info(
         "another job's create of the same prompt is unresolved: waiting",
-        extra={"job_id": job.job_id, "other_job_id": held.holder if held else None, "until": retry},
+        extra={"job_id": job.job_id, "other_job_id": held.holder if held else None, "retry_at": retry},
     )
     svc.store.release_slot(job.job_id)
     return (
