@@ -1,7 +1,7 @@
 """In-memory fakes of every collaborator of the use cases (`wanedit.ports`): decisions tested without I/O.
 
 The store fake keeps the DynamoDB adapter's semantics (conditional moves, the lifecycle check,
-claims, the poller's two lists, task claims, slots); `tests/integration/test_store_contract.py`
+claims, the poller's two lists, task claims, slots, create locks); `tests/integration/test_store_contract.py`
 runs the same scenarios against both, so the fake cannot drift from what deploys. The API fake is
 scriptable: tests queue errors for its next calls and set its tasks' statuses.
 """

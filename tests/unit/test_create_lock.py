@@ -35,7 +35,7 @@ from wanedit.domain.timing import (
 )
 from wanedit.ports import CreateLock
 from wanedit.usecases.longclip.segments import ensure_segment_jobs
-from wanedit.usecases.poll import PollReport, poll_once
+from wanedit.usecases.poll import SLOT_LEASE_GRACE_SECONDS, PollReport, poll_once, reap_slots
 from wanedit.usecases.reconcile import CLAIM_GRACE_SECONDS, RECONCILE_WINDOW_SECONDS, reconcile
 from wanedit.usecases.submission import prompt_fingerprint, try_submit
 
@@ -157,6 +157,7 @@ def test_a_lock_another_job_holds_means_no_create_and_a_look_again_in_a_few_seco
     assert job.state is JobState.QUEUED and w.api.calls["create"] == 0
     assert job.next_poll_at == now + CREATE_LOCK_RETRY_SECONDS and w.store.queued(now, 10) == []
     assert w.store.slot_holders() == {} and job.submitting_since is None and job.submit_attempts == 0
+    assert w.store.moves == []  # it never left QUEUED: a crash here cannot leave it to be reconciled
     assert lock(w) == CreateLock("j-other", now + CREATE_LOCK_SECONDS)  # untouched
     [line] = [r for r in caplog.records if "same prompt" in r.getMessage()]
     assert line.levelno == logging.INFO and getattr(line, "other_job_id", None) == "j-other"
@@ -238,6 +239,56 @@ def test_a_crash_after_the_lock_and_before_the_create_keeps_it_only_until_it_exp
     assert submit(w, second).state is JobState.QUEUED  # it might have been sent: no other create
     w.clock.advance(CREATE_LOCK_SECONDS)
     assert submit(w, second).state is JobState.SUBMITTED  # never leaked: it expired
+
+
+def test_a_crash_after_the_lock_and_before_the_job_leaves_queued_keeps_it_for_the_job_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = world()
+    first, second = queued(w, "team/a"), queued(w, "team/b")
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the worker died")
+
+    monkeypatch.setattr(w.store, "transition", crash)
+    with pytest.raises(RuntimeError):
+        submit(w, first)
+    monkeypatch.undo()
+    assert w.store.state(first) is JobState.QUEUED and lock(w) == CreateLock(
+        first, w.clock.now() + CREATE_LOCK_SECONDS
+    )
+    assert submit(w, second).state is JobState.QUEUED
+    assert submit(w, first).state is JobState.SUBMITTED and lock(w) is None  # its own lock: it goes on
+    assert submit(w, second).state is JobState.SUBMITTED
+
+
+def test_a_crash_while_waiting_leaves_the_job_queued_and_its_lease_to_the_reaper(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = world()
+    now = w.clock.now()
+    w.store.acquire_create_lock(FINGERPRINT, "j-other", now=now, until=now + CREATE_LOCK_SECONDS)
+    job_id = queued(w, "team/a")
+
+    def crash(job_id: str) -> None:
+        raise RuntimeError("the worker died")
+
+    monkeypatch.setattr(w.store, "release_slot", crash)
+    with pytest.raises(RuntimeError):
+        submit(w, job_id)
+    monkeypatch.undo()
+    assert w.store.state(job_id) is JobState.QUEUED and job_id in w.store.slot_holders()
+    w.clock.advance(SLOT_LEASE_GRACE_SECONDS)
+    reap_slots(w.svc)
+    assert w.store.slot_holders() == {} and w.store.moves == []
+
+
+def test_a_job_withdrawn_before_its_create_releases_the_lock() -> None:
+    w = world()
+    job_id = queued(w, "team/a")
+    w.objects.delete("incoming/team/a.json")
+    job = submit(w, job_id)
+    assert job.state is JobState.CANCELED and w.api.calls["create"] == 0 and lock(w) is None
 
 
 def test_reconciliation_that_adopts_its_task_releases_the_lock() -> None:

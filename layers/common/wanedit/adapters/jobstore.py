@@ -134,7 +134,7 @@ class _Update:
 
 
 class DynamoJobStore(DynamoCreateLocks, JobStore):
-    """The `wanedit.ports.JobStore` on DynamoDB; the only module that speaks DynamoDB."""
+    """The `wanedit.ports.JobStore` on DynamoDB (its create locks written by `createlock`)."""
 
     def __init__(self, table_name: str, *, retention_days: int = 30, resource: Any = None) -> None:
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)

@@ -83,7 +83,13 @@ def _inline_image(svc: Services, image: InlineImage) -> str:
 
 
 def try_submit(svc: Services, job: Job) -> Job:
-    """Submit a QUEUED job if the budgets admit it and a slot is free; returns the job as it now stands."""
+    """Submit a QUEUED job if the budgets admit it and a slot is free; returns the job as it now stands.
+
+    The job takes its prompt's create lock (`lock_prompt`) before it leaves QUEUED: a job that finds
+    the lock held by another stays QUEUED (so a crash there never leaves it SUBMITTING, to be
+    reconciled against the other job's task), and the attempt the lock covers starts at the same
+    time as the one reconciliation measures from (`submitting_since`).
+    """
     if job.state is not JobState.QUEUED:
         return job
     if needs_admission(job):
@@ -96,6 +102,8 @@ def try_submit(svc: Services, job: Job) -> Job:
         return job  # the account's quota is used up: the poller submits it once the pause ends
     if not svc.store.acquire_slot(job.job_id, svc.settings.max_concurrent_tasks, now):
         return job  # stays QUEUED; the poller submits it when a slot frees
+    if not lock_prompt(svc, job, now):
+        return _wait_for_lock(svc, job, now)
     claimed = svc.store.transition(
         job.job_id,
         [JobState.QUEUED],
@@ -106,29 +114,32 @@ def try_submit(svc: Services, job: Job) -> Job:
         submit_attempts=job.submit_attempts + 1,
     )
     if claimed is None:
-        # Another worker moved the job on; it owns the slot lease under this job id, and the
-        # poller reaps leases of jobs that do not hold one.
+        # Another worker moved the job on; it owns the slot lease (and the create lock) under this
+        # job id, and the poller reaps leases of jobs that do not hold one.
         return svc.store.get(job.job_id) or job
     withdrawn = _withdrawn(svc, claimed)
     if withdrawn:
-        svc.store.release_slot(job.job_id)
-        return fail(
-            svc, claimed, [JobState.SUBMITTING], Failure("InputWithdrawn", withdrawn, to=JobState.CANCELED)
-        )
+        return _withdraw(svc, claimed, withdrawn)
     return _create(svc, claimed)
+
+
+def _withdraw(svc: Services, job: Job, why: str) -> Job:
+    """An input was withdrawn before the create: CANCELED with a report; nothing was sent."""
+    svc.store.release_slot(job.job_id)
+    ended = fail(svc, job, [JobState.SUBMITTING], Failure("InputWithdrawn", why, to=JobState.CANCELED))
+    release_prompt(svc, job)
+    return ended
 
 
 def _create(svc: Services, job: Job) -> Job:
     """The one create call of a SUBMITTING job, and what its outcome makes of the job.
 
-    Made only under its prompt's create lock (`lock_prompt`), which this job releases once the
-    outcome is known for sure: the task recorded and claimed (`record_created`), or a refusal that
-    made nothing (released after the job has left SUBMITTING, so a crash in between keeps the lock
-    rather than letting another create into a window this job may yet reconcile). An uncertain
-    outcome keeps the lock until it expires.
+    Made under its prompt's create lock, which this job releases once the outcome is known for
+    sure: the task recorded and claimed (`record_created`), or a refusal that made nothing (released
+    after the job has left SUBMITTING, so a crash in between keeps the lock rather than letting
+    another create into a window this job may yet reconcile). An uncertain outcome keeps the lock
+    until it expires.
     """
-    if not lock_prompt(svc, job):
-        return _wait_for_lock(svc, job)
     try:
         created = svc.api.create_task(build_create_request(svc, job))
     except CreateOutcomeUnknown as error:
@@ -165,17 +176,15 @@ def prompt_fingerprint(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
 
-def lock_prompt(svc: Services, job: Job) -> bool:
-    """Take (or renew) the create lock of the job's prompt for this attempt; False: another job holds it.
+def lock_prompt(svc: Services, job: Job, since: float) -> bool:
+    """Take (or renew) the create lock of the job's prompt for an attempt at `since`; False: another
+    job holds it.
 
     Reconciliation can tell a lost create's task from another job's only by time and prompt, so
     while one job's create of a prompt may be unresolved, no other job creates a task of that
     prompt close enough in time to be confused with it: the lock lasts CREATE_LOCK_SECONDS from
-    the attempt (`submitting_since`, the time reconciliation measures from), the span after which
-    neither attempt's reconciliation can list the other's task. It is judged at that same time, so
-    a lock that lapses between the attempt and this write never lets the attempt in early.
+    the attempt, the span after which neither attempt's reconciliation can list the other's task.
     """
-    since = job.submitting_since if job.submitting_since is not None else svc.clock.now()
     return svc.store.acquire_create_lock(
         prompt_fingerprint(job.prompt), job.job_id, now=since, until=since + CREATE_LOCK_SECONDS
     )
@@ -186,13 +195,14 @@ def release_prompt(svc: Services, job: Job) -> None:
     svc.store.release_create_lock(prompt_fingerprint(job.prompt), job.job_id)
 
 
-def _wait_for_lock(svc: Services, job: Job) -> Job:
-    """Another job's create of this prompt is unresolved: back to the queue, no create, no slot kept.
+def _wait_for_lock(svc: Services, job: Job, now: float) -> Job:
+    """Another job's create of this prompt is unresolved: the job stays QUEUED, creates nothing and
+    gives its slot back.
 
     Looked at again in CREATE_LOCK_RETRY_SECONDS, or when the lock expires if sooner, so a job never
-    waits longer than the lock lasts. Nothing was attempted, so the attempt is not counted.
+    waits longer than the lock lasts. The slot is given back once the job is rescheduled (a crash
+    in between leaves a lease the poller reaps: a QUEUED job holds none).
     """
-    now = svc.clock.now()
     held = svc.store.create_lock(prompt_fingerprint(job.prompt), now)
     retry = now + CREATE_LOCK_RETRY_SECONDS
     if held is not None:
@@ -201,19 +211,11 @@ def _wait_for_lock(svc: Services, job: Job) -> Job:
         "another job's create of the same prompt is unresolved: waiting",
         extra={"job_id": job.job_id, "other_job_id": held.holder if held else None, "retry_at": retry},
     )
+    waiting = svc.store.reschedule(job.job_id, JobState.QUEUED, now=now, next_poll_at=retry)
+    if waiting is None:
+        return svc.store.get(job.job_id) or job  # another worker moved it on: the lease is its
     svc.store.release_slot(job.job_id)
-    return (
-        svc.store.transition(
-            job.job_id,
-            [JobState.SUBMITTING],
-            JobState.QUEUED,
-            now=now,
-            next_poll_at=retry,
-            submitting_since=None,
-            submit_attempts=max(0, job.submit_attempts - 1),
-        )
-        or job
-    )
+    return waiting
 
 
 def _pause(svc: Services, job: Job, error: QuotaExhaustedError) -> Job:
