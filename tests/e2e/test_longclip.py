@@ -84,7 +84,7 @@ def test_a_27_s_clip_comes_back_as_one_seamless_edited_mp4(stack, outcomes, medi
     assert announced["detail-type"] == "Video Edit Succeeded"
     assert announced["detail"]["segments"] == len(segments)
     assert keys(stack, "work/") == []  # working files go once the clip is stitched
-    assert keys(stack, "edited/") == ["edited/long/walk.json", "edited/long/walk.mp4"]
+    assert keys(stack, "edited/") == [f"edited/long/walk.{ext}" for ext in ("json", "mp4", "preview.jpg")]
 
 
 def test_a_10_5_s_clip_splits_into_segments_of_at_least_2_s(stack, media):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from local.samplemedia import make_clip, probe
 from wanedit.domain.lifecycle import JobState
@@ -69,7 +71,13 @@ def test_pair_in_either_order_gives_one_edited_mp4_and_manifest(stack, outcomes,
     jobs = run_to_end(stack)
 
     assert [job.state for job in jobs] == [JobState.PERSISTED]
-    assert keys(stack, "edited/") == ["edited/team/clip.json", "edited/team/clip.mp4"]
+    assert keys(stack, "edited/") == [
+        "edited/team/clip.json",
+        "edited/team/clip.mp4",
+        "edited/team/clip.preview.jpg",
+    ]
+    with Image.open(io.BytesIO(get_object(stack, "edited/team/clip.preview.jpg"))) as sheet:
+        assert sheet.format == "JPEG"  # its grid, frame by frame: tests/integration/test_preview.py
     out = tmp_path / "out.mp4"
     out.write_bytes(get_object(stack, "edited/team/clip.mp4"))
     info = probe(out)
@@ -88,6 +96,7 @@ def test_pair_in_either_order_gives_one_edited_mp4_and_manifest(stack, outcomes,
     [announced] = outcomes.bus_events()
     assert announced["detail-type"] == "Video Edit Succeeded"
     assert announced["detail"]["output_key"] == "edited/team/clip.mp4"
+    assert announced["detail"]["preview_key"] == "edited/team/clip.preview.jpg"
     assert announced["detail"]["usage"]["SR"] == 720
     [message] = outcomes.topic_messages()
     assert message["job_id"] == jobs[0].job_id
@@ -141,7 +150,11 @@ def test_a_nested_path_keeps_its_path_under_edited(stack, clip_bytes):
     jobs = run_to_end(stack)
 
     assert [job.state for job in jobs] == [JobState.PERSISTED]
-    assert keys(stack, "edited/") == ["edited/a/b c/ü+1/clip.json", "edited/a/b c/ü+1/clip.mp4"]
+    assert keys(stack, "edited/") == [
+        "edited/a/b c/ü+1/clip.json",
+        "edited/a/b c/ü+1/clip.mp4",
+        "edited/a/b c/ü+1/clip.preview.jpg",
+    ]
 
 
 def test_a_task_that_ends_failed_gives_a_report_and_no_mp4(stack, outcomes, clip_bytes):

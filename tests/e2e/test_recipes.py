@@ -117,7 +117,7 @@ def test_several_edits_of_one_clip_are_one_job_each(stack, clip_bytes):
     assert keys == {
         f"edited/multi/clip.{name}.{ext}"
         for name in ("red-jacket", "blue-jacket", "square")
-        for ext in ("mp4", "json")
+        for ext in ("mp4", "json", "preview.jpg")
     }
     red = get_json(stack, "edited/multi/clip.red-jacket.json")
     assert red["prompt"] == "make the jacket red" and red["parameters"] == {

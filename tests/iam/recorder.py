@@ -71,6 +71,11 @@ def _kept(params: dict[str, Any]) -> dict[str, Any]:
         kept["RequestItems"] = {name: None for name in params["RequestItems"]}
     if "Entries" in params:
         kept["Entries"] = [{"EventBusName": e.get("EventBusName", "default")} for e in params["Entries"]]
+    if "TransactItems" in params:
+        kept["TransactItems"] = [
+            {kind: {"TableName": operation["TableName"]} for kind, operation in item.items()}
+            for item in params["TransactItems"]
+        ]
     if "Delete" in params:
         objects = [{k: o[k] for k in ("Key", "VersionId") if k in o} for o in params["Delete"]["Objects"]]
         kept["Delete"] = {"Objects": objects}

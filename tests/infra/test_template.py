@@ -656,7 +656,8 @@ def test_no_managed_policy_by_arn_and_policy_templates_are_scoped(template: dict
 
 
 def s3_object_grants(template: dict[str, Any], logical_id: str) -> dict[str, set[str]]:
-    """Function -> {action: {prefix parameter names}} for its object-level S3 grants."""
+    """Function -> {action: {prefix parameter names}} for its object-level S3 grants (a grant on one
+    kind of key under a prefix reads `EditedPrefix*.estimate.json`)."""
     grants: dict[str, set[str]] = {}
     for policy in template["Resources"][logical_id]["Properties"].get("Policies", []):
         for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
@@ -670,10 +671,13 @@ def s3_object_grants(template: dict[str, Any], logical_id: str) -> dict[str, set
                 if text.endswith("${Bucket}"):
                     assert s3_actions == ["s3:ListBucket"], (logical_id, statement)
                     continue
-                match = re.fullmatch(r"arn:\$\{AWS::Partition\}:s3:::\$\{Bucket\}/\$\{(\w+Prefix)\}\*", text)
+                match = re.fullmatch(
+                    r"arn:\$\{AWS::Partition\}:s3:::\$\{Bucket\}/\$\{(\w+Prefix)\}\*([\w.]*)", text
+                )
                 assert match, f"{logical_id}: S3 object grant not scoped to a prefix: {text}"
+                scope = match.group(1) + (f"*{match.group(2)}" if match.group(2) else "")
                 for action in s3_actions:
-                    grants.setdefault(action, set()).add(match.group(1))
+                    grants.setdefault(action, set()).add(scope)
     return grants
 
 
@@ -685,14 +689,16 @@ def test_s3_grants_are_prefix_scoped_and_nobody_writes_incoming(template: dict[s
     assert submit["s3:GetObject"] == {"IncomingPrefix"}
     # The poller presigns queued jobs' inputs: clips, and long clips' segments under work/.
     assert poll["s3:GetObject"] == poll["s3:GetObjectVersion"] == {"IncomingPrefix", "WorkPrefix"}
-    for grants in (submit, poll):
-        assert grants["s3:PutObject"] == {"FailedPrefix"}
+    assert poll["s3:PutObject"] == {"FailedPrefix"}
+    # The submitter writes reports, and a dry run's estimate beside where the edit would land.
+    assert submit["s3:PutObject"] == {"FailedPrefix", "EditedPrefix*.estimate.json"}
     # A segment's edit waits under work/ to be stitched; everything else lands in edited/ or failed/.
     assert complete["s3:PutObject"] == {"EditedPrefix", "FailedPrefix", "WorkPrefix"}
     # Multipart uploads (and so their aborts) only where results stream in; reports are one PUT.
     assert complete["s3:AbortMultipartUpload"] == {"EditedPrefix", "WorkPrefix"}
     assert longclip["s3:GetObject"] == {"IncomingPrefix", "WorkPrefix", "EditedPrefix"}
-    assert longclip["s3:GetObjectVersion"] == {"IncomingPrefix", "WorkPrefix"}
+    # A preview reads the saved edit's version in ranges.
+    assert longclip["s3:GetObjectVersion"] == {"IncomingPrefix", "WorkPrefix", "EditedPrefix"}
     assert longclip["s3:PutObject"] == {"WorkPrefix", "EditedPrefix", "FailedPrefix"}
     assert longclip["s3:AbortMultipartUpload"] == {"WorkPrefix", "EditedPrefix"}
     assert "s3:GetObject" not in complete  # nothing it reads back (issue 14: ReadInputs unused)
@@ -733,7 +739,7 @@ def test_who_sends_to_which_queue(template: dict[str, Any]) -> None:
         "SubmitFunction": {"LongClipQueue"},  # a long clip goes to be split
         "PollFunction": {"CompleteQueue", "LongClipQueue"},  # successes; long clips' backstop
         "CompleteFunction": {"LongClipQueue"},  # the last segment saved asks for the stitch
-        "LongClipFunction": set(),  # it splits and stitches; the others hand it work
+        "LongClipFunction": {"LongClipQueue"},  # a stitched clip's preview, drawn by itself later
     }
 
 

@@ -14,7 +14,12 @@ from wanedit.domain.timing import STALE_PERSISTING_SECONDS
 from wanedit.domain.usage import Usage
 from wanedit.events import DETAIL_FAILED, DETAIL_SUCCEEDED
 from wanedit.ports import ResultDownloadError, ResultUnavailable
-from wanedit.usecases.complete import MAX_PERSIST_ATTEMPTS, PersistRetry, persist_result
+from wanedit.usecases.complete import (
+    MAX_PERSIST_ATTEMPTS,
+    PERSIST_PATIENCE_SECONDS,
+    PersistRetry,
+    persist_result,
+)
 
 URL = "https://results.example/t-1.mp4?Expires=1"
 
@@ -89,9 +94,20 @@ def test_a_transient_failure_hands_the_job_back_for_the_redelivery(error: Except
     assert persist_result(w.svc, job.job_id) is JobState.PERSISTED  # the redelivery succeeds
 
 
+def test_minutes_of_result_host_errors_never_lose_a_finished_edit() -> None:
+    w = world()
+    job = succeeded(w, persist_attempts=MAX_PERSIST_ATTEMPTS + 3, finished_at=w.clock.now() - 600)
+    w.downloader.errors.append(ResultDownloadError("HTTP 503"))
+    with pytest.raises(PersistRetry):  # ten minutes in, eight attempts: it keeps trying
+        persist_result(w.svc, job.job_id)
+    assert persist_result(w.svc, job.job_id) is JobState.PERSISTED
+
+
 def test_after_the_last_attempt_the_job_fails_and_the_message_is_done() -> None:
     w = world()
-    job = succeeded(w, persist_attempts=MAX_PERSIST_ATTEMPTS - 1)
+    job = succeeded(
+        w, persist_attempts=MAX_PERSIST_ATTEMPTS - 1, finished_at=w.clock.now() - PERSIST_PATIENCE_SECONDS
+    )
     w.downloader.errors.append(ResultDownloadError("reset"))
     assert persist_result(w.svc, job.job_id) is JobState.FAILED  # no PersistRetry: nothing to retry
     report = w.objects.json("failed/team/clip.json")

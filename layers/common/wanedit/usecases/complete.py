@@ -18,13 +18,17 @@ from wanedit.domain.timing import RESEND_AFTER_SECONDS, STALE_PERSISTING_SECONDS
 from wanedit.messages import LongClipMessage
 from wanedit.metrics import PERSIST_SECONDS, PERSISTED_BYTES
 from wanedit.ports import ResultDownloadError, ResultUnavailable
-from wanedit.reports import DETAIL_SUCCEEDED, event_detail, manifest
-from wanedit.usecases.ending import Failure, end_job, fail, output_tags, tag_sources
+from wanedit.reports import manifest
+from wanedit.usecases.ending import Failure, end_job, fail, output_tags, publish_saved
 from wanedit.usecases.longclip.segments import all_saved, segment_jobs
 
 logger = Logger(child=True)
 
 MAX_PERSIST_ATTEMPTS = 5
+PERSIST_PATIENCE_SECONDS = 3600.0
+"""A finished edit is given up only after MAX_PERSIST_ATTEMPTS *and* this long since its task
+was seen finished: its result link lives 24 h, so a result host (or S3) down for minutes must not
+lose a billed edit; retries back off to one every 5 minutes meanwhile."""
 
 
 class PersistRetry(Exception):
@@ -118,18 +122,16 @@ def _publish(svc: Services, job: Job, size: int) -> JobState:
             preview_key=preview_key,
             estimated_cost=cost,
         )
-        svc.objects.put_json(manifest_key, document, tags=output_tags(done))
-        tag_sources(svc, done)
-        svc.long_clips.send(LongClipMessage(action="preview", job_id=done.job_id))
-        detail = event_detail(
+        publish_saved(
+            svc,
             done,
-            output_key=output_key,
             manifest_key=manifest_key,
+            document=document,
+            output_key=output_key,
             size=size,
             usage=done.usage,
             preview_key=preview_key,
         )
-        svc.notifier.publish(DETAIL_SUCCEEDED, detail)
 
     done = end_job(
         svc,
@@ -175,7 +177,7 @@ def _result_unavailable(svc: Services, job: Job, error: ResultUnavailable) -> Jo
         return _release(
             svc, job, reason="result link refused; retrying with a fresh link", video_url=output.video_url
         )
-    if job.persist_attempts < MAX_PERSIST_ATTEMPTS and output.task_status is TaskStatus.SUCCEEDED:
+    if output.task_status is TaskStatus.SUCCEEDED and not _out_of_patience(job, svc.clock.now()):
         return _release(svc, job, reason=f"result refused ({error.status})")
     message = (
         f"The finished video could not be downloaded (HTTP {error.status}); the service no longer has it."
@@ -184,15 +186,15 @@ def _result_unavailable(svc: Services, job: Job, error: ResultUnavailable) -> Jo
 
 
 def _release(svc: Services, job: Job, *, reason: str, video_url: str | None = None) -> JobState:
-    """Hand the job back (SUCCEEDED) for the redelivered message, or end it once attempts run out.
+    """Hand the job back (SUCCEEDED) for the redelivered message, or end it once patience runs out.
 
     Raises `PersistRetry` when it hands the job back; returns the end state when it gives up.
     """
     logger.warning("persist attempt failed", extra={"job_id": job.job_id, "reason": reason})
-    if job.persist_attempts >= MAX_PERSIST_ATTEMPTS:
+    now = svc.clock.now()
+    if _out_of_patience(job, now):
         message = f"The edit finished but could not be saved after {job.persist_attempts} attempts: {reason}"
         return fail(svc, job, [JobState.PERSISTING], Failure("PersistFailed", message)).state
-    now = svc.clock.now()
     svc.store.transition(
         job.job_id,
         [JobState.PERSISTING],
@@ -203,3 +205,8 @@ def _release(svc: Services, job: Job, *, reason: str, video_url: str | None = No
         video_url=video_url or job.video_url,
     )
     raise PersistRetry(reason)
+
+
+def _out_of_patience(job: Job, now: float) -> bool:
+    finished = job.finished_at if job.finished_at is not None else job.persist_started_at or now
+    return job.persist_attempts >= MAX_PERSIST_ATTEMPTS and now - finished >= PERSIST_PATIENCE_SECONDS

@@ -20,16 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Unpack
+from typing import Any, Unpack
 
 from aws_lambda_powertools import Logger
 
 from wanedit.container import Services
 from wanedit.domain.job import Job, JobChanges
 from wanedit.domain.lifecycle import UNHELD, JobState
+from wanedit.messages import LongClipMessage
 from wanedit.metrics import JOBS_ENDED
 from wanedit.paths import FOLDER_DEFAULTS_NAME
-from wanedit.reports import DETAIL_FAILED, event_detail, failure_report
+from wanedit.reports import DETAIL_FAILED, DETAIL_SUCCEEDED, event_detail, failure_report
 from wanedit.usecases.budget import settle
 
 logger = Logger(child=True)
@@ -138,6 +139,17 @@ def _report_failure(svc: Services, ended: Job, failure: Failure) -> None:
             segment=failure.segment,
         ),
     )
+
+
+def publish_saved(
+    svc: Services, done: Job, *, manifest_key: str, document: dict[str, Any], **detail: Any
+) -> None:
+    """What follows a saved edit, in order: its manifest, its inputs tagged for archival, its preview
+    asked of the LongClipFunction, then the success event (`detail`: the event's own fields)."""
+    svc.objects.put_json(manifest_key, document, tags=output_tags(done))
+    tag_sources(svc, done)
+    svc.long_clips.send(LongClipMessage(action="preview", job_id=done.job_id))
+    svc.notifier.publish(DETAIL_SUCCEEDED, event_detail(done, manifest_key=manifest_key, **detail))
 
 
 def output_tags(job: Job) -> dict[str, str]:

@@ -13,9 +13,8 @@ from wanedit.domain.job import Job
 from wanedit.domain.lifecycle import JobState
 from wanedit.domain.limits import AudioSetting
 from wanedit.domain.usage import Usage
-from wanedit.messages import LongClipMessage
-from wanedit.reports import DETAIL_SUCCEEDED, event_detail, long_clip_manifest
-from wanedit.usecases.ending import end_job, output_tags, tag_sources
+from wanedit.reports import long_clip_manifest
+from wanedit.usecases.ending import end_job, output_tags, publish_saved
 from wanedit.usecases.longclip.segments import all_saved, segment_jobs
 from wanedit.usecases.longclip.work import WorkEnded, claim_work, end_work, transient
 
@@ -118,19 +117,17 @@ def _publish(svc: Services, job: Job, children: list[Job], size: int, result: St
             preview_key=preview_key,
             estimated_cost=_summed_cost([svc.settings.estimated_cost(child.usage) for child in children]),
         )
-        svc.objects.put_json(manifest_key, document, tags=output_tags(done))
-        tag_sources(svc, done)
-        svc.long_clips.send(LongClipMessage(action="preview", job_id=done.job_id))
-        detail = event_detail(
+        publish_saved(
+            svc,
             done,
-            output_key=output_key,
             manifest_key=manifest_key,
+            document=document,
+            output_key=output_key,
             size=size,
             usage=usage,
             segments=len(children),
             preview_key=preview_key,
         )
-        svc.notifier.publish(DETAIL_SUCCEEDED, detail)
 
     done = end_job(
         svc,
