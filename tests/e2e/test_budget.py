@@ -14,6 +14,7 @@ from local.samplemedia import make_clip
 from tests.faults.harness import SCHEDULE_SECONDS, Harness
 from wanedit.domain.budget import periods_at
 from wanedit.domain.lifecycle import JobState
+from wanedit.domain.timing import CREATE_LOCK_RETRY_SECONDS
 from wanedit.events import DETAIL_HELD
 from wanedit.usecases.intake import ObjectEvent, handle_object_created
 
@@ -85,6 +86,11 @@ def test_ten_concurrent_submissions_against_a_budget_for_five_commit_exactly_fiv
         day, _ = periods_at(h.clock.now())
         entry = h.svc.ledger.entry(day)
         assert entry.committed == 5 * BILLED and len(entry.jobs) == 5
+        # One prompt: one create of it at a time (the create lock); an admitted job that found the
+        # lock held waits QUEUED, its commitment kept, and the poller creates it a few seconds on.
+        assert 1 <= h.emulator.counters["tasks_created"] <= 5
+        h.advance(CREATE_LOCK_RETRY_SECONDS)
+        h.tick()
         assert h.emulator.counters["tasks_created"] == 5
         h.pump.drain()  # the sidecars' own events: duplicates now
         assert h.emulator.counters["tasks_created"] == 5

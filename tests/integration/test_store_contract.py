@@ -17,6 +17,7 @@ from wanedit.adapters.jobstore import DynamoJobStore
 from wanedit.domain.job import Claim, Segment
 from wanedit.domain.lifecycle import IllegalTransition, JobState
 from wanedit.domain.usage import Usage
+from wanedit.ports import CreateLock
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -140,3 +141,27 @@ def test_halves_tasks_and_slots(store: Any) -> None:
     assert not store.acquire_slot("j-c", 2, 1.0) and store.acquire_slot("j-a", 2, 5.0)
     store.release_slot("j-a")
     assert set(store.slot_holders()) == {"j-b"}
+
+
+def test_a_create_lock_has_one_holder_until_it_is_released_or_expires(store: Any) -> None:
+    fp = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"  # a fingerprint, never a prompt
+    assert store.create_lock(fp, 1.0) is None
+    assert store.acquire_create_lock(fp, "j-a", now=1.0, until=153.0)
+    assert store.create_lock(fp, 2.0) == CreateLock("j-a", 153.0)
+    assert not store.acquire_create_lock(fp, "j-b", now=2.0, until=154.0)  # another job's: refused
+    assert store.create_lock(fp, 2.0) == CreateLock("j-a", 153.0)
+    assert store.acquire_create_lock(fp, "j-a", now=3.0, until=155.0)  # its own: renewed
+    assert store.create_lock(fp, 3.0) == CreateLock("j-a", 155.0)
+    assert store.acquire_create_lock("another-fingerprint", "j-b", now=3.0, until=155.0)  # one per prompt
+    store.release_create_lock(fp, "j-b")  # not j-b's: it stays
+    assert store.create_lock(fp, 4.0) == CreateLock("j-a", 155.0)
+    store.release_create_lock(fp, "j-a")
+    store.release_create_lock(fp, "j-a")  # twice: a no-op
+    store.release_create_lock("never-taken", "j-a")
+    assert store.create_lock(fp, 4.0) is None
+    assert store.acquire_create_lock(fp, "j-b", now=4.0, until=156.0)  # released: free
+    assert store.create_lock(fp, 155.9) == CreateLock("j-b", 156.0)
+    assert store.create_lock(fp, 156.0) is None  # expired at its `until`
+    assert not store.acquire_create_lock(fp, "j-c", now=155.9, until=300.0)
+    assert store.acquire_create_lock(fp, "j-c", now=156.0, until=308.0)  # expired: free
+    assert store.create_lock(fp, 200.0) == CreateLock("j-c", 308.0)

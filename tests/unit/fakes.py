@@ -1,7 +1,7 @@
 """In-memory fakes of every collaborator of the use cases (`wanedit.ports`): decisions tested without I/O.
 
 The store fake keeps the DynamoDB adapter's semantics (conditional moves, the lifecycle check,
-claims, the poller's two lists, task claims, slots); `tests/integration/test_store_contract.py`
+claims, the poller's two lists, task claims, slots, create locks); `tests/integration/test_store_contract.py`
 runs the same scenarios against both, so the fake cannot drift from what deploys. The API fake is
 scriptable: tests queue errors for its next calls and set its tasks' statuses.
 """
@@ -34,7 +34,7 @@ from wanedit.domain.lifecycle import JobState, check_initial
 from wanedit.domain.request import EditParameters, EditRequest
 from wanedit.media.reader import BytesRangeReader
 from wanedit.metrics import Metric
-from wanedit.ports import ConditionalWrite, HalfRecord, JobStore, LedgerEntry, ObjectInfo
+from wanedit.ports import ConditionalWrite, CreateLock, HalfRecord, JobStore, LedgerEntry, ObjectInfo
 from wanedit.settings import Settings
 
 START = 1_800_000_000.0
@@ -71,6 +71,7 @@ class FakeJobStore(JobStore):
         self.moves: list[tuple[str, JobState, JobState]] = []  # every transition made
         self.paused_until = 0.0
         self.keys: set[str] = set()
+        self.create_locks: dict[str, CreateLock] = {}  # prompt fingerprint -> its holder (until expiry)
 
     def put_new(self, job: Job) -> bool:
         check_initial(job.state)
@@ -168,6 +169,22 @@ class FakeJobStore(JobStore):
 
     def note_key_identities(self, ids: set[str], now: float) -> None:
         self.keys |= ids
+
+    def acquire_create_lock(self, fingerprint: str, job_id: str, *, now: float, until: float) -> bool:
+        held = self.create_lock(fingerprint, now)
+        if held is not None and held.holder != job_id:
+            return False
+        self.create_locks[fingerprint] = CreateLock(job_id, until)
+        return True
+
+    def create_lock(self, fingerprint: str, now: float) -> CreateLock | None:
+        lock = self.create_locks.get(fingerprint)
+        return lock if lock is not None and lock.until > now else None
+
+    def release_create_lock(self, fingerprint: str, job_id: str) -> None:
+        lock = self.create_locks.get(fingerprint)
+        if lock is not None and lock.holder == job_id:
+            del self.create_locks[fingerprint]
 
     def acquire_slot(self, job_id: str, cap: int, now: float) -> bool:
         if job_id not in self.slots and len(self.slots) >= cap:

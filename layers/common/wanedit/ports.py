@@ -79,6 +79,14 @@ class HalfRecord:
     updated_at: float
 
 
+@dataclass(frozen=True)
+class CreateLock:
+    """Who may create a task of one prompt fingerprint now, and until when (`usecases.submission`)."""
+
+    holder: str  # the job id whose create it is
+    until: float
+
+
 class JobStore(Protocol):
     """Jobs, their moves along the lifecycle, task ownership and the account's task slots.
 
@@ -173,6 +181,22 @@ class JobStore(Protocol):
         ...
 
     def note_key_identities(self, ids: set[str], now: float) -> None: ...
+
+    def acquire_create_lock(self, fingerprint: str, job_id: str, *, now: float, until: float) -> bool:
+        """Hold the create lock of `fingerprint` for `job_id` until `until`, if it is free at `now`.
+
+        Free: absent, released, expired (its `until` <= `now`), or held by `job_id` already (a retry
+        after a crash: the lock is renewed). One conditional write, so of two jobs only one holds it.
+        """
+        ...
+
+    def create_lock(self, fingerprint: str, now: float) -> CreateLock | None:
+        """The create lock of `fingerprint` as it stands at `now` (None: free)."""
+        ...
+
+    def release_create_lock(self, fingerprint: str, job_id: str) -> None:
+        """Free the lock, if `job_id` still holds it (a lock another job took meanwhile stays)."""
+        ...
 
     def acquire_slot(self, job_id: str, cap: int, now: float) -> bool: ...
 

@@ -8,6 +8,7 @@ Items (partition key `pk` only):
   SLOTS                map job_id -> lease time of jobs holding one of the account's task slots
   PAUSE#submissions    until when no task is created (the account's quota is used up)
   KEYS                 map api_key_id -> last seen: the keys the service shows on our own tasks
+  PROMPT#<fingerprint> whose create of that prompt may be unresolved, until when (`createlock`)
 
 Every state change is a conditional update, so two workers racing on a job cannot both win; a
 move the lifecycle does not allow is refused before anything is sent.
@@ -23,6 +24,7 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from wanedit.adapters.createlock import DynamoCreateLocks
 from wanedit.domain.job import Claim, Job
 from wanedit.domain.lifecycle import JobState, check_initial
 from wanedit.ports import ConditionalWrite, HalfRecord, JobStore
@@ -131,8 +133,8 @@ class _Update:
         }
 
 
-class DynamoJobStore(JobStore):
-    """The `wanedit.ports.JobStore` on DynamoDB; the only module that speaks DynamoDB."""
+class DynamoJobStore(DynamoCreateLocks, JobStore):
+    """The `wanedit.ports.JobStore` on DynamoDB (its create locks written by `createlock`)."""
 
     def __init__(self, table_name: str, *, retention_days: int = 30, resource: Any = None) -> None:
         self._table = (resource or boto3.resource("dynamodb")).Table(table_name)

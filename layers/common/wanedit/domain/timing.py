@@ -34,6 +34,32 @@ QUOTA_PAUSE_SECONDS = 15 * 60.0
 """No create for this long after the service says the account's quota is used up
 (Throttling.AllocationQuota): a person raises a quota, so the next try is one create 15 min later."""
 
+RECONCILE_SKEW = 30.0  # our clock vs the service's (both NTP-synced; generous)
+CREATE_SEND_WINDOW = 60.0  # a create reaches the service within this of the attempt (timeouts 3+15 s)
+LIST_MARGIN_SECONDS = 60.0  # reconcile lists this much around its candidates' creation times
+TIME_RESOLUTION_SECONDS = 1.0  # the task list's times and bounds are whole seconds
+
+CREATE_LOCK_SECONDS = (
+    CREATE_SEND_WINDOW
+    + RECONCILE_SKEW
+    + max(RECONCILE_SKEW, LIST_MARGIN_SECONDS)
+    + 2 * TIME_RESOLUTION_SECONDS
+)
+"""How long an attempt's create lock (`usecases.submission`) bars other jobs' creates of its prompt.
+
+Reconciling an attempt made at `since` (our clock) lists the tasks created (the service's clock,
+within RECONCILE_SKEW of ours) in [since - LIST_MARGIN, since + CREATE_SEND_WINDOW + LIST_MARGIN]
+and keeps those in [since - RECONCILE_SKEW, since + CREATE_SEND_WINDOW]; the attempt's own task is
+created by since + CREATE_SEND_WINDOW (ours), so by since + CREATE_SEND_WINDOW + RECONCILE_SKEW on the
+service's clock. Two attempts `a` and `b >= a + CREATE_LOCK_SECONDS` therefore never see each
+other's task: b's is created after a's list ends (b - RECONCILE_SKEW > a + CREATE_SEND_WINDOW +
+LIST_MARGIN), and a's before b's list begins (a + CREATE_SEND_WINDOW + RECONCILE_SKEW < b -
+max(RECONCILE_SKEW, LIST_MARGIN)), a whole second of rounding to spare on either side. This holds
+for a listed task that shows no creation time too (the list's bounds alone keep it out)."""
+CREATE_LOCK_RETRY_SECONDS = 5.0
+"""A job that found its prompt's create lock held looks again this soon (or when the lock expires,
+if sooner): the holder usually releases it within its create's read timeout."""
+
 THROTTLE_BACKOFF_BASE = 2.0
 THROTTLE_BACKOFF_CAP = 60.0
 

@@ -11,20 +11,32 @@ The API has no idempotency key and its list shows no prompt, so a task is recogn
 - fingerprint: once it SUCCEEDED, its orig_prompt (the prompt as sent: a prompt_extend rewrite
   does not change it) equals ours. PENDING/RUNNING/FAILED tasks show no prompt.
 
+Why a match is this job's and no other's: no two jobs of one prompt create tasks close enough in
+time to be confused. Every create is made under its prompt's create lock (`submission.lock_prompt`,
+keyed by a hash of the prompt exactly as compared here); the lock is released only once its
+create's outcome is known for sure (the task recorded and claimed, or a refusal that made
+nothing), and otherwise lasts CREATE_LOCK_SECONDS from the attempt, the span after which neither of
+two attempts' lists (`timing.CREATE_LOCK_SECONDS` derives it from RECONCILE_SKEW, CREATE_SEND_WINDOW
+and LIST_MARGIN_SECONDS) can hold the other's task. So, for an attempt whose outcome is unknown,
+every other task of its prompt in its list is either claimed (its creator knew it) or was made
+outside its window; a same-prompt job that found the lock held did not create at all, and waits.
+Two clips sharing a folder's defaults, a sidecar's several edits, a long clip's segments: each
+lost create adopts its own task only.
+
 A task this job claimed itself before a crash is adopted at once; a SUCCEEDED match is adopted
-(the closest in time if several). An unfinished candidate makes the job wait (it holds the slot its
-task occupies) until it shows its prompt. With nothing left after RECONCILE_WINDOW, no task was
-made: the job is queued again.
+(the closest in time if several, as another workload's task of the same prompt may be one while
+our keys are not yet known). An unfinished candidate makes the job wait (it holds the slot its task
+occupies) until it shows its prompt. With nothing left after RECONCILE_WINDOW, no task was made:
+the job is queued again (its lock, until it lapses, is still its own: it may create again at once).
+Adopting a task releases the job's lock; the other ends leave it to expire.
 
 Exits, so a job never waits forever: a list the service refuses for good (a key that may not list
 tasks, say) past RECONCILE_WINDOW ends the job FAILED, and an attempt older than the task
 lifetime ends it EXPIRED (any task it made has expired too). Both say so in the report: wanedit
 cannot tell whether a task was made, so it does not create another that might be billed twice.
 
-Trade-off: two jobs with the same prompt whose creates were both lost within the same few seconds
-could each adopt the other's task. A candidate that ended FAILED/CANCELED without showing a prompt
-is never adopted: the job is queued again and creates one more task, a bounded cost preferred to
-ending the wrong job.
+A candidate that ended FAILED/CANCELED without showing a prompt is never adopted: the job is queued
+again and creates one more task, a bounded cost preferred to ending the wrong job.
 """
 
 from __future__ import annotations
@@ -37,15 +49,17 @@ from wanedit.dashscope import DashScopeError, FinalError, TaskListItem, TaskStat
 from wanedit.domain.job import Job
 from wanedit.domain.lifecycle import JobState
 from wanedit.domain.limits import MODEL, TASK_LIFETIME_SECONDS
-from wanedit.domain.timing import POLL_INTERVAL_SECONDS
+from wanedit.domain.timing import (  # the windows, beside the create lock they bound (timing.py)
+    CREATE_SEND_WINDOW,
+    LIST_MARGIN_SECONDS,
+    POLL_INTERVAL_SECONDS,
+    RECONCILE_SKEW,
+)
 from wanedit.usecases.ending import Failure, fail
 from wanedit.usecases.submission import record_created
 
 RECONCILE_WINDOW_SECONDS = 120.0  # how long a lost create may take to show up in the task list
-RECONCILE_SKEW = 30.0  # our clock vs the service's (both NTP-synced; generous)
-CREATE_SEND_WINDOW = 60.0  # a create reaches the service within this of the attempt (timeouts 3+15 s)
 CLAIM_GRACE_SECONDS = 30.0  # a live creator claims its task within its read timeout (15 s)
-LIST_MARGIN_SECONDS = 60.0  # around the candidates' creation times: the list's whole-second times
 
 
 @dataclass
