@@ -182,17 +182,27 @@ _STD_RECORD_FIELDS = set(logging.LogRecord("x", 0, "x", 0, "x", None, None).__di
 
 
 class Harness:
-    """One local stack for one fault case."""
+    """One local stack for one fault case.
+
+    `stack_type` is `LocalStack` (moto's server on loopback) or any class with its interface, such
+    as `bench.inproc.InProcessStack` (moto in process), which the chaos suite runs on.
+    """
 
     def __init__(
-        self, name: str, *, cap: int = 5, task_seconds: float = 60.0, emulator: dict[str, Any] | None = None
+        self,
+        name: str,
+        *,
+        cap: int = 5,
+        task_seconds: float = 60.0,
+        emulator: dict[str, Any] | None = None,
+        stack_type: Callable[..., Any] = LocalStack,
     ) -> None:
         self.name = name
         self.cap = cap
         self.clock = ManualClock(start=START)
         self.ic = Interceptor()
         self.logs = LogCapture()
-        self.stack = LocalStack(
+        self.stack = stack_type(
             emulator_clock=self.clock,
             task_seconds=task_seconds,
             max_concurrent_tasks=cap,
@@ -212,10 +222,39 @@ class Harness:
         random.seed(self.name)  # the jitter of backoffs: reproducible per case
         self.stack.start()
         self.tap = OutcomeTap(self.stack)
-        base = container.services()
+        self._base = container.services()
+        self.wire()
+        for function in ("submit", "poll", "complete"):
+            # Powertools adds its own handler to the "wanedit" logger on first import, unless the
+            # logger has one already: import them before the capture is attached.
+            importlib.import_module(f"functions.{function}.app")
+        root = logging.getLogger("wanedit")
+        self._saved_level = root.level
+        root.setLevel(logging.DEBUG)
+        root.addHandler(self.logs)
+        return self
+
+    def wire(
+        self,
+        *,
+        create_timeout: tuple[float, float] = CREATE_TIMEOUT,
+        read_timeout: tuple[float, float] | None = None,
+        downloader: Any = None,
+        **services: Any,
+    ) -> None:
+        """Install the stack's services with every adapter wrapped by the interceptor.
+
+        `read_timeout`: the (connect, read) timeout of queries, lists and cancels (None: the
+        client's default); `downloader`: the result downloader to wrap (None: the stack's);
+        `services`: further replacements (e.g. `clock`, `settings`).
+        """
+        base = self._base
         key = ApiKeyFromSecret(base.settings.api_key_secret_id)
-        rest = DashScopeClient(key, base.api.base_url, sleep=self.stack.clock.sleep, rng=random.Random(1))
-        create = DashScopeClient(key, base.api.base_url, timeout=CREATE_TIMEOUT, sleep=self.stack.clock.sleep)
+        timeouts = {"timeout": read_timeout} if read_timeout else {}
+        rest = DashScopeClient(
+            key, base.api.base_url, sleep=self.stack.clock.sleep, rng=random.Random(1), **timeouts
+        )
+        create = DashScopeClient(key, base.api.base_url, timeout=create_timeout, sleep=self.stack.clock.sleep)
         objects = ObjectStore(base.settings.bucket_name, client=Proxy("s3", base.objects._client, self.ic))
         self.svc = dataclasses.replace(
             base,
@@ -227,18 +266,11 @@ class Harness:
             api=Proxy("api", SplitApi(create, rest), self.ic),
             notifier=Proxy("notifier", base.notifier, self.ic),
             completion=Proxy("completion", base.completion, self.ic),
-            downloader=Proxy("downloader", base.downloader, self.ic),
+            downloader=Proxy("downloader", downloader or base.downloader, self.ic),
+            long_clips=Proxy("long_clips", base.long_clips, self.ic),
+            **services,
         )
         container.install(self.svc)  # type: ignore[arg-type]
-        for function in ("submit", "poll", "complete"):
-            # Powertools adds its own handler to the "wanedit" logger on first import, unless the
-            # logger has one already: import them before the capture is attached.
-            importlib.import_module(f"functions.{function}.app")
-        root = logging.getLogger("wanedit")
-        self._saved_level = root.level
-        root.setLevel(logging.DEBUG)
-        root.addHandler(self.logs)
-        return self
 
     def __exit__(self, *exc: object) -> None:
         root = logging.getLogger("wanedit")
@@ -349,10 +381,17 @@ class Harness:
         )
 
     def vanish(self, task: Any) -> None:
-        """The service forgets a PENDING task (queries say UNKNOWN); it still counts as made."""
+        """The service forgets a PENDING or RUNNING task (queries say UNKNOWN); it still counts as made.
+
+        The task is looked for in every queue of the emulator's scheduler, whatever it keys them by.
+        """
         emulator = self.emulator
         with emulator._lock:
-            emulator._sched.pending[task.api_key].remove(task)
+            for waiting in emulator._sched.pending.values():
+                if task in waiting:
+                    waiting.remove(task)
+            for running in emulator._sched.running.values():
+                running.discard(task.task_id)
             del emulator._sched.tasks[task.task_id]
         self.vanished.append(task)
 
@@ -402,11 +441,17 @@ class Figures:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def max_in_flight(tasks: list[Any], now: float) -> int:
-    """The most tasks the service held at once (created, not yet finished), from its own records."""
+def max_in_flight(tasks: list[Any], now: float, *, lifetime: float | None = None) -> int:
+    """The most tasks the service held at once (created, not yet finished), from its own records.
+
+    With `lifetime`, a task counts no longer than that after its creation (the service forgets a
+    task id after 24 h: queries say UNKNOWN from then on).
+    """
     edges: list[tuple[float, int]] = []
     for task in tasks:
         end = task.end_at if task.end_at is not None and task.final else now
+        if lifetime is not None:
+            end = min(end, task.submit_at + lifetime)
         edges += [(task.submit_at, 1), (end, -1)]
     running = peak = 0
     for _, delta in sorted(edges, key=lambda edge: (edge[0], edge[1])):

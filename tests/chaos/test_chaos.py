@@ -1,0 +1,102 @@
+"""Issue 15, "Faults in combination": seeded schedules of several faults at once, on the in-process stack.
+
+Each schedule (tests/chaos/schedule.py) uploads a few clips and combines 3-6 kinds of fault: throttling
+storms, 5xx, timeouts, creates whose answer is lost, list errors, result downloads refused or cut
+short, tasks that fail, are canceled, run past 24 h or are lost by the service, crashes before or
+after any adapter call, duplicate and late S3 events, re-uploads, deletes and user cancels. The
+world (tests/chaos/world.py) runs it as the deployed stack would, on a simulated clock, until
+nothing is due or every deadline has passed; then tests/chaos/invariants.py must all hold.
+
+    make test                                  # CHAOS_SCHEDULES=200 (seeds 0-199), in batches
+    make chaos                                 # thousands of schedules
+    CHAOS_SEED=17 .venv/bin/python -m pytest tests/chaos -k replay -s   # one schedule, its account
+
+A failing schedule prints its seed and account; it then becomes a `REGRESSIONS` entry below.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.invariants import account, figures, violations
+from tests.chaos.schedule import generate
+from tests.chaos.world import ChaosWorld, Run
+from tests.faults.summary import record_chaos
+
+SCHEDULES = int(os.environ.get("CHAOS_SCHEDULES", "200"))
+FIRST_SEED = int(os.environ.get("CHAOS_FIRST_SEED", "0"))
+BATCH = int(os.environ.get("CHAOS_BATCH", "10"))  # schedules per test (one world is set up per test)
+REPLAY = os.environ.get("CHAOS_SEED")
+SHOWN = 3  # full accounts in one failed batch's message (every failing seed is listed)
+
+
+@dataclass(frozen=True)
+class Regression:
+    seed: int
+    found: str  # what the seed found, in one line
+    bug: str | None = None  # a pipeline bug still open: the case is a strict xfail until it is fixed
+
+
+REGRESSIONS: list[Regression] = []
+
+
+def _batches() -> list[range]:
+    last = FIRST_SEED + SCHEDULES
+    return [range(start, min(start + BATCH, last)) for start in range(FIRST_SEED, last, BATCH)]
+
+
+@pytest.fixture(scope="module")
+def world(result_clip: Path, long_clip: Path) -> Iterator[ChaosWorld]:
+    with ChaosWorld(result_clip, long_clip) as chaos:
+        yield chaos
+
+
+def run_schedule(world: ChaosWorld, seed: int, *, kind: str = "schedule") -> tuple[Run, list[str]]:
+    began = time.perf_counter()
+    run = world.run(generate(seed))
+    run.wall_seconds = time.perf_counter() - began
+    found = violations(world, run, world.outputs())
+    record_chaos({**figures(run), "violations": len(found), "kind": kind})
+    return run, found
+
+
+@pytest.mark.parametrize("seeds", _batches(), ids=lambda seeds: f"seeds-{seeds.start}-{seeds.stop - 1}")
+def test_schedules_keep_every_invariant(world: ChaosWorld, seeds: range) -> None:
+    failed: list[tuple[int, str]] = []
+    for seed in seeds:
+        run, found = run_schedule(world, seed)
+        if found:
+            failed.append((seed, account(run, found)))
+    broken = [seed for seed, _ in failed]
+    assert not failed, f"{len(failed)} of {len(seeds)} schedules broke an invariant: seeds {broken}\n\n" + (
+        "\n\n".join(text for _, text in failed[:SHOWN])
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            case,
+            id=f"seed-{case.seed}",
+            marks=[pytest.mark.xfail(reason=case.bug, strict=True)] if case.bug else [],
+        )
+        for case in REGRESSIONS
+    ],
+)
+def test_regression_seed(world: ChaosWorld, case: Regression) -> None:
+    run, found = run_schedule(world, case.seed, kind="regression")
+    assert not found, account(run, found)
+
+
+@pytest.mark.skipif(REPLAY is None, reason="set CHAOS_SEED=<seed> to replay one schedule")
+def test_replay(world: ChaosWorld) -> None:
+    run, found = run_schedule(world, int(REPLAY or 0), kind="replay")
+    print(account(run, found))
+    assert not found, f"{len(found)} violation(s); the account is above"
