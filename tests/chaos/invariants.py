@@ -237,6 +237,7 @@ def figures(run: Run) -> dict[str, Any]:
         "task_states": dict(Counter("LOST" if t in run.vanished else t.status for t in tasks)),
         "kinds": list(run.schedule.kinds),
         "fired": len(run.fired),
+        "planned": len(run.fired) + len(run.unfired),
         "sim_hours": round((run.ended_at - run.t0) / 3600, 3),
         "wall": round(run.wall_seconds, 3),
     }

@@ -86,8 +86,10 @@ FaultKind = Literal[
 FAULT_KINDS: tuple[FaultKind, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 
 LONG_CLIP_SHARE = 0.12  # schedules with one long clip among their clips
+SHARED_PROMPT_SHARE = 0.3  # schedules whose clips all have the same prompt
+BURST_SHARE = 0.3  # schedules whose clips are all uploaded at once
 # The emulator holds a timed-out create this long (real seconds); the chaos clients time out first.
-HOLD_SECONDS = 0.35
+HOLD_SECONDS = 0.6
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,7 @@ class Schedule:
     cap: int
     stems: list[str]
     long_stems: list[str]  # clips of 12 s with "long_clip": "split": segments, one task each, a stitch
+    shared_prompt: bool  # every clip edited with one prompt (as a folder's _defaults.json gives them)
     kinds: list[FaultKind]
     run_seconds: list[float]  # the emulator's run time of each task, in creation order
     poll_phase: float  # when in the first minute the schedule first runs the poller
@@ -251,8 +254,9 @@ class Schedule:
 
     def describe(self) -> str:
         long = f" ({', '.join(self.long_stems)}: 12 s, split)" if self.long_stems else ""
+        shared = ", one prompt for all" if self.shared_prompt else ""
         lines = [
-            f"seed {self.seed}: {len(self.stems)} clip(s){long}, MaxConcurrentTasks {self.cap}, "
+            f"seed {self.seed}: {len(self.stems)} clip(s){long}{shared}, MaxConcurrentTasks {self.cap}, "
             f"faults: {', '.join(self.kinds) or 'none'}"
         ]
         for item in sorted(self.timed, key=lambda item: item.at):
@@ -272,6 +276,7 @@ def generate(seed: int) -> Schedule:
         cap=rng.randint(1, 3),
         stems=stems,
         long_stems=[stems[-1]] if rng.random() < LONG_CLIP_SHARE else [],
+        shared_prompt=rng.random() < SHARED_PROMPT_SHARE,
         kinds=kinds,
         run_seconds=[round(rng.uniform(20.0, 180.0), 1) for _ in range(40)],
         poll_phase=round(rng.uniform(0.0, 59.0), 1),
@@ -288,10 +293,11 @@ def _busy_time(rng: random.Random) -> float:
 
 
 def _uploads(rng: random.Random, s: Schedule) -> None:
+    burst = round(rng.uniform(0.0, 90.0), 1) if rng.random() < BURST_SHARE else None
     for stem in s.stems:
         s.timed.append(
             Upload(
-                at=round(rng.uniform(0.0, 90.0), 1),
+                at=burst if burst is not None else round(rng.uniform(0.0, 90.0), 1),
                 stem=stem,
                 what="pair",
                 sidecar_first=rng.random() < 0.4,
@@ -337,7 +343,9 @@ def _lost_create(rng: random.Random, s: Schedule) -> None:
         kind, status = rng.choice(
             [("drop_after_create", 0), ("drop_after_create", 0), ("http", 500), ("http", 504)]
         )
-        s.timed.append(ApiFault(_busy_time(rng), "create", kind=kind, status=status or 500))
+        times = rng.randint(1, 3) if kind == "drop_after_create" else 1
+        at = round(rng.uniform(0.0, 120.0), 1)  # mostly while the uploads' creates are made
+        s.timed.append(ApiFault(at, "create", kind=kind, status=status or 500, times=times))
 
 
 def _list_error(rng: random.Random, s: Schedule) -> None:
@@ -379,7 +387,7 @@ def _crash(rng: random.Random, s: Schedule, *, aws: bool = False) -> None:
             Crash(
                 target,
                 method,
-                nth=rng.randint(1, 4),
+                nth=rng.randint(1, 3),
                 when=rng.choice(["before", "after"]),
                 moving_to=moving_to,
                 aws_error=rng.choice(["InternalError", "ServiceUnavailable"]) if aws else None,

@@ -30,6 +30,7 @@ import logging
 import os
 import random
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,8 @@ from botocore.exceptions import ClientError
 from urllib3.exceptions import ProtocolError
 
 from bench.inproc import InProcessStack
-from local.pump import Pump, SimulatedCrash
+from local.emulator import server as emulator_server
+from local.pump import Pump, PumpStats, SimulatedCrash
 from tests.chaos.schedule import (
     HOLD_SECONDS,
     ApiFault,
@@ -65,8 +67,8 @@ from wanedit.usecases.redrive import completion_message_problem, ingest_message_
 SCHEDULE_SECONDS = 60.0  # the PollSchedule default, rate(1 minute)
 # Shorter than the emulator's hold (HOLD_SECONDS), so a held answer times out in a fraction of a
 # second of real time; long enough that an answer from a busy 2-core box never does.
-CREATE_TIMEOUT = (2.0, 0.25)
-READ_TIMEOUT = (2.0, 0.25)
+CREATE_TIMEOUT = (2.0, 0.5)
+READ_TIMEOUT = (2.0, 0.5)
 TASK_LIFETIME = 24 * 3600.0
 # After the last action, time enough for every deadline the pipeline has: a task's 24 h lifetime,
 # then completion resends and persist retries.
@@ -78,11 +80,13 @@ DEFAULT_RUN_SECONDS = 60.0
 RECONCILE_PATIENCE = 600.0  # a task's run time once the schedule's own list is used up
 
 
-def sidecar_body(stem: str, version: int, *, valid: bool = True, long: bool = False) -> bytes:
-    """Each sidecar version has its own prompt: with the clip's version it names the job a task is for
-    (a long clip's segments share it, and are told apart by their own input)."""
+def sidecar_body(
+    stem: str, version: int, *, valid: bool = True, long: bool = False, shared: bool = False
+) -> bytes:
+    """Each sidecar version has its own prompt, or (`shared`) each version number one for all clips:
+    with the clip's key and version it names the job a task is for."""
     fields: dict[str, Any] = {
-        "prompt": f"{stem} v{version}: turn the scene into claymation",
+        "prompt": f"{'' if shared else stem + ' '}v{version}: turn the scene into claymation",
         "resolution": "720P",
     }
     if long:
@@ -133,6 +137,11 @@ class SimTimePump(Pump):
         self._sqs = self._receipts  # the stock pump's only SQS client
         self.invisible: list[tuple[float, str, str]] = []  # (visible again at, queue url, receipt handle)
 
+    def reset(self) -> None:
+        self.stats = PumpStats()
+        self.invisible.clear()
+        self._receipts.outstanding.clear()
+
     def deliver(self, function: str, *, wait_seconds: int = 0, max_batches: int = 100) -> int:
         delivered = super().deliver(function, wait_seconds=wait_seconds, max_batches=max_batches)
         for handle, (url, received_at) in self._receipts.outstanding.items():
@@ -154,6 +163,19 @@ class SimTimePump(Pump):
                 )
             released.append(self._function[url])
         return released
+
+
+class SeededIds:
+    """uuid4 from a seeded generator, for the emulator's task and request ids: with them a replay of a
+    seed gives the same ids, so a tie the pipeline breaks by task id breaks the same way again."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def uuid4(self) -> uuid.UUID:
+        with self._lock:
+            return uuid.UUID(int=self._rng.getrandbits(128), version=4)
 
 
 class _BrokenBody:
@@ -354,11 +376,13 @@ class ChaosWorld(Harness):
         for handler in self._quieted:
             handler.setLevel(logging.WARNING)
         self.raw = self._base  # the services unwrapped: the world's own reads never hit a fault plan
+        self.stack.pump = SimTimePump(self.stack.resources, self.stack.clock)
         self.s3 = self.stack.client("s3")
         self.sqs = self.stack.client("sqs")
         return self
 
     def __exit__(self, *exc: object) -> None:
+        emulator_server.uuid = uuid  # type: ignore[assignment]
         for handler in self._quieted:
             handler.setLevel(logging.NOTSET)
         super().__exit__(*exc)
@@ -369,7 +393,9 @@ class ChaosWorld(Harness):
 
     def _reset(self, schedule: Schedule) -> None:
         """Back to an empty stack (the clock runs on), seeded by the schedule."""
+        from moto.core import DEFAULT_ACCOUNT_ID
         from moto.moto_api._internal import mock_random
+        from moto.sqs.models import sqs_backends
 
         r = self.stack.resources
         versions = self.s3.get_paginator("list_object_versions")
@@ -398,11 +424,16 @@ class ChaosWorld(Harness):
             self.tap.topic_queue,
         ):
             self.sqs.purge_queue(QueueUrl=url)
+        # moto remembers every receipt handle it ever deleted, and seeded below it makes the same
+        # handles again: a record received under a remembered handle would never be deleted.
+        for queue in sqs_backends[DEFAULT_ACCOUNT_ID][r.region].queues.values():
+            queue.deleted_messages.clear()
         self.emulator.reset()
         self.emulator.faults.task_seconds_queue.extend(schedule.run_seconds)
         self.downloads.armed = self.downloads.broken = 0
         random.seed(schedule.seed)  # backoff jitter
         mock_random.seed(schedule.seed)  # moto's version ids and message ids
+        emulator_server.uuid = SeededIds(schedule.seed)  # type: ignore[assignment]  # its task ids
         self.logs.lines.clear()
         self.outcome_events.clear()
         self.topic_messages.clear()
@@ -417,7 +448,7 @@ class ChaosWorld(Harness):
         self._drained = {}
         self.ic = ChaosInterceptor(self)
         self.ic.plans.extend(plan_for(crash) for crash in schedule.crashes)
-        self.stack.pump = SimTimePump(r, self.stack.clock)
+        self.stack.pump.reset()
         self.wire(
             create_timeout=CREATE_TIMEOUT,
             read_timeout=READ_TIMEOUT,
@@ -746,7 +777,13 @@ class ChaosWorld(Harness):
         video = (f"incoming/{item.stem}.mp4", self.long_clip if long else self.result, item.video_delivery)
         sidecar = (
             f"incoming/{item.stem}.json",
-            sidecar_body(item.stem, item.sidecar_version, valid=item.valid, long=long),
+            sidecar_body(
+                item.stem,
+                item.sidecar_version,
+                valid=item.valid,
+                long=long,
+                shared=bool(self.schedule and self.schedule.shared_prompt),
+            ),
             item.sidecar_delivery,
         )
         if item.what == "video":

@@ -223,6 +223,7 @@ class Harness:
         self.stack.start()
         self.tap = OutcomeTap(self.stack)
         self._base = container.services()
+        self._secrets = self.stack.client("secretsmanager")
         self.wire()
         for function in ("submit", "poll", "complete"):
             # Powertools adds its own handler to the "wanedit" logger on first import, unless the
@@ -249,7 +250,8 @@ class Harness:
         `services`: further replacements (e.g. `clock`, `settings`).
         """
         base = self._base
-        key = ApiKeyFromSecret(base.settings.api_key_secret_id)
+        # A fresh key reader (its cache empty) per wiring: each run starts from the same state.
+        key = ApiKeyFromSecret(base.settings.api_key_secret_id, client=self._secrets)
         timeouts = {"timeout": read_timeout} if read_timeout else {}
         rest = DashScopeClient(
             key, base.api.base_url, sleep=self.stack.clock.sleep, rng=random.Random(1), **timeouts
