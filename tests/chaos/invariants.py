@@ -3,11 +3,12 @@
 - one outcome: every job terminal (the run went on until nothing was due, or past every deadline),
   by exactly one terminal transition;
 - tasks: every task the service made is tied to the job whose input it was given (the presigned
-  URL's key and version, and the prompt, which is unique per sidecar version); no job has two
-  SUCCEEDED tasks; a job's tasks other than the one it recorded ended FAILED or CANCELED or were
-  lost by the service (a lost create's task the reconciler could not prove is the job's, and a
-  long-clip segment's retries): never running on unknown, never a second billed result; a task
-  still running when its 24 h lifetime ends counts as lost by the service (it answers UNKNOWN);
+  URL's key and version, and the prompt); no job has two SUCCEEDED tasks, nor records (adopts) a
+  task made for another job's input; a job's tasks other than the one it recorded ended FAILED or
+  CANCELED or were lost by the service (a lost create's task the reconciler could not prove is the
+  job's, and a long-clip segment's retries): never running on unknown, never a second billed
+  result. A task still running when its 24 h lifetime ends counts as lost by the service (it
+  answers UNKNOWN from then on);
 - every SUCCEEDED task is persisted (manifest for its job and task, the edited MP4 complete), unless
   its job ended EXPIRED because the service refused the result for good (`ResultExpired`);
 - every edited MP4 ever written is the whole result (no truncated version was ever published);
@@ -28,7 +29,7 @@ from typing import Any
 
 import av
 
-from tests.chaos.world import TASK_LIFETIME, ChaosWorld, Run, task_input
+from tests.chaos.world import HORIZON_SECONDS, TASK_LIFETIME, ChaosWorld, Run, task_input
 from tests.faults.harness import leak_check, max_in_flight
 from wanedit.jobs import Job, JobState
 
@@ -43,7 +44,9 @@ def violations(world: ChaosWorld, run: Run, outputs: dict[str, bytes]) -> list[s
     cap = run.schedule.cap
     at = f"{(run.ended_at - run.t0) / 3600:.1f} h after the start"
 
-    # one outcome per job
+    # one outcome per job, and a run that went quiet
+    if run.ended_at >= run.horizon:
+        found.append(f"still busy {HORIZON_SECONDS / 3600:.0f} h after the last action, past every deadline")
     for job in jobs:
         if not job.state.is_terminal:
             found.append(f"{_job(job)} left {job.state.value} {at} (next poll {_rel(run, job.next_poll_at)})")
@@ -70,7 +73,7 @@ def violations(world: ChaosWorld, run: Run, outputs: dict[str, bytes]) -> list[s
     by_id = {job.job_id: job for job in jobs}
     for job_id, mine in per_job.items():
         job = by_id[job_id]
-        succeeded = [t for t in mine if t.status == "SUCCEEDED"]
+        succeeded = [t for t in mine if t.status == "SUCCEEDED" and t.task_id not in lost]
         if len(succeeded) > 1:
             found.append(f"{_job(job)} has {len(succeeded)} SUCCEEDED (billed) tasks: {_ids(succeeded)}")
         for task in mine:
@@ -118,7 +121,7 @@ def violations(world: ChaosWorld, run: Run, outputs: dict[str, bytes]) -> list[s
             key.endswith(".mp4")
             and "/segments/" not in key
             and body != world.result
-            and _is_task_result(world, key)
+            and not any(key == job.output_key and job.segments for job in jobs)  # a stitch is ours
         ):
             version = name.split("#", 1)[1][:8]
             found.append(
@@ -197,11 +200,6 @@ def _frames(body: bytes) -> int:
         return -1
 
 
-def _is_task_result(world: ChaosWorld, key: str) -> bool:
-    """An edited MP4 that is one task's result as is (a stitched long clip is made by us)."""
-    return not any(key == job.output_key and job.segments for job in world.jobs())
-
-
 def _manifest_for(outputs: dict[str, bytes], job: Job) -> bool:
     """A version of the job's manifest names the job (and its task, a long clip's every segment task)."""
     tasks = [job.task_id] if job.task_id else []
@@ -259,7 +257,8 @@ def account(run: Run, found: list[str]) -> str:
         f"fault plans that never fired: {', '.join(run.unfired) or 'none'}",
         f"samples: {run.samples.count}, peak slots {run.samples.max_slots}, peak in flight "
         f"{run.samples.max_in_flight} (RUNNING {run.samples.max_running}), cap {s.cap}",
-        f"redrives: {run.redrives}; handler errors: {'; '.join(run.errors[:5]) or 'none'}",
+        f"result downloads cut short: {run.cut_short}; redrives: {run.redrives}; "
+        f"poll invocations that raised: {'; '.join(run.errors[:5]) or 'none'}",
         "",
         "jobs:",
     ]

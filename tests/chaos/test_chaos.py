@@ -79,6 +79,11 @@ REGRESSIONS: list[Regression] = [
 ]
 
 
+# Seeds the long run (make chaos) found breaking an invariant through a bug pinned above (one line
+# each in REGRESSIONS would make every `make test` run them all): the batches expect them to break.
+KNOWN: dict[int, str] = {}
+
+
 def _batches() -> list[range]:
     last = FIRST_SEED + SCHEDULES
     return [range(start, min(start + BATCH, last)) for start in range(FIRST_SEED, last, BATCH)]
@@ -113,14 +118,21 @@ def _broken_run(world: ChaosWorld, seed: int) -> str:
 
 @pytest.mark.parametrize("seeds", _batches(), ids=lambda seeds: f"seeds-{seeds.start}-{seeds.stop - 1}")
 def test_schedules_keep_every_invariant(world: ChaosWorld, seeds: range) -> None:
+    """Every schedule keeps every invariant; a seed known to break through an open bug (`KNOWN`) must
+    still break (strictly, like an xfail: once the bug is fixed it passes, and leaves the list)."""
+    pinned = {case.seed for case in REGRESSIONS}
     failed: list[tuple[int, str]] = []
     for seed in seeds:
+        if seed in pinned:
+            continue  # run on its own by test_regression_seed
         try:
-            run, found = run_schedule(world, seed)
+            run, found = run_schedule(world, seed, kind="known" if seed in KNOWN else "schedule")
         except Exception:
             failed.append((seed, _broken_run(world, seed)))
             continue
-        if found:
+        if seed in KNOWN and not found:
+            failed.append((seed, f"CHAOS seed {seed} no longer breaks ({KNOWN[seed]}): remove it from KNOWN"))
+        elif found and seed not in KNOWN:
             failed.append((seed, account(run, found)))
     broken = [seed for seed, _ in failed]
     assert not failed, f"{len(failed)} of {len(seeds)} schedules broke an invariant: seeds {broken}\n\n" + (

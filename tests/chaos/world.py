@@ -56,7 +56,7 @@ from tests.chaos.schedule import (
     UserAction,
     Vanish,
 )
-from tests.faults.harness import Harness, Interceptor, Plan
+from tests.faults.harness import Harness, Interceptor, Plan, moving_to
 from wanedit.adapters.download import ResultDownloader
 from wanedit.adapters.messaging import DeadLetterQueue
 from wanedit.dashscope import DashScopeError
@@ -74,10 +74,10 @@ TASK_LIFETIME = 24 * 3600.0
 # then completion resends and persist retries.
 HORIZON_SECONDS = 27 * 3600.0
 MAX_REDRIVES = 3
-DEFAULT_RUN_SECONDS = 60.0
+DEFAULT_RUN_SECONDS = 60.0  # a task's run time once the schedule's own list is used up
 # A reconciling job this long past its create has seen every reconcile window close: what keeps it
 # waiting is a candidate task still running (it shows whose it is only when it ends).
-RECONCILE_PATIENCE = 600.0  # a task's run time once the schedule's own list is used up
+RECONCILE_PATIENCE = 600.0
 
 
 def sidecar_body(
@@ -258,6 +258,7 @@ class Run:
     redrives: int
     dlq: int
     errors: list[str]  # handler invocations that raised (not crashes)
+    cut_short: int  # result downloads whose body broke off
     wall_seconds: float = 0.0
 
 
@@ -269,9 +270,7 @@ class ChaosInterceptor(Interceptor):
         self.world = world
 
     def _fire(self, plan: Plan) -> None:
-        self.world.note(
-            f"FAULT {plan.describe()}" + (f" ({plan.error().__class__.__name__})" if plan.error else "")
-        )
+        self.world.note(f"FAULT {plan.describe()}")
         super()._fire(plan)
 
     def after(self, target: str, method: str, args: Any, kwargs: Any, result: Any) -> None:
@@ -300,21 +299,14 @@ def _aws_error(code: str, operation: str) -> Callable[[], BaseException]:
 
 
 def plan_for(crash: Crash) -> Plan:
-    where = None
-    if crash.moving_to is not None:
-        state = JobState(crash.moving_to)
-
-        def where(args: Any, kwargs: Any, *result: Any) -> bool:
-            return JobState(kwargs.get("to", args[2] if len(args) > 2 else None)) is state
-
-    error = _aws_error(crash.aws_error, crash.method) if crash.aws_error else None
+    """The fault harness's plan for a drawn crash or AWS error."""
     return Plan(
         crash.target,
         crash.method,
         nth=crash.nth,
         when=crash.when,
-        where=where,
-        error=error,
+        where=moving_to(JobState(crash.moving_to)) if crash.moving_to else None,
+        error=_aws_error(crash.aws_error, crash.method) if crash.aws_error else None,
         times=crash.times,
     )
 
@@ -514,6 +506,7 @@ class ChaosWorld(Harness):
             redrives=redrives,
             dlq=self.dlq_depth(),
             errors=self._errors,
+            cut_short=self.downloads.broken,
         )
 
     def note(self, what: str) -> None:

@@ -63,6 +63,13 @@ class Plan:
         return f"{what} {self.when} {self.target}.{self.method} #{self.nth}"
 
 
+def moving_to(state: JobState) -> Callable[..., bool]:
+    """A `Plan.where` that selects the store transitions to `state`."""
+    return lambda args, kwargs, *result: (
+        JobState(kwargs.get("to", args[2] if len(args) > 2 else None)) is state
+    )
+
+
 class Interceptor:
     """Counts calls, fires plans, and records every terminal transition a job makes."""
 
