@@ -19,7 +19,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 DEPLOY_VENV := .venv-deploy
 DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
 
-.PHONY: setup test demo demo-long lint checkov deploy-venv deploy-check bench clean
+.PHONY: setup test demo demo-long lint checkov deploy-venv deploy-check bench chaos clean
 
 setup: $(STAMP)
 
@@ -85,6 +85,12 @@ demo-long: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# The chaos suite at length: CHAOS_SCHEDULES seeded schedules of combined faults (make test runs
+# 200); its figures are printed at the end and recorded in bench/RESULTS.md.
+CHAOS_SCHEDULES ?= 3000
+chaos: setup
+	CHAOS_SCHEDULES=$(CHAOS_SCHEDULES) $(BIN)/python -m pytest tests/chaos -n 2 --dist loadgroup -q
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(DEPLOY_VENV) demo-output .wanedit .pytest_cache .mypy_cache .ruff_cache .aws-sam
