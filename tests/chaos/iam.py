@@ -5,19 +5,26 @@ against the function's role after the test, as everywhere in the suite. A batch 
 in one test, so the world judges after each schedule instead (`denials`): a denial is then one
 schedule's violation, with its seed, like any broken invariant.
 
-One denial is a known pipeline bug, pinned (`test_chaos.REGRESSIONS`) rather than failing every
-batch: the preview (wanedit/usecases/preview.py) reads the edited MP4 by version (`head` of the
-edit's key gives its VersionId, `range_reader` GETs that version), which needs s3:GetObjectVersion
-on edited/*; the LongClipFunction's role (template.yaml, its WriteResults statement) grants
-s3:GetObject there only. On a versioned bucket every preview is refused (AccessDenied), retried
-three times and given up (PreviewsFailed); the edit itself is not affected. Those calls are judged
-by a recorder of their own, never the suite's (so its session is not failed by a pinned bug), and
-counted; once the role grants the action they are allowed, and the pinned case passes (a strict
-xfail: it then fails until it is unpinned, and this filter removed).
+Two denials are known pipeline bugs of the LongClipFunction's role (template.yaml), pinned
+(`test_chaos.REGRESSIONS`) rather than failing every batch:
+
+- `preview_read`: the preview (wanedit/usecases/preview.py) reads the edited MP4 by version (`head`
+  of the edit's key gives its VersionId, `range_reader` GETs that version), which needs
+  s3:GetObjectVersion on edited/*; the role's WriteResults statement grants s3:GetObject there only.
+  On a versioned bucket every preview is refused, retried three times and given up (PreviewsFailed).
+- `stitch_preview_send`: a stitched long clip's announcement (wanedit/usecases/longclip/stitch.py)
+  sends its "preview" message to the LongClipQueue, the function's own queue, which the role may
+  not send to (no sqs:SendMessage on it). Deployed, the announcement raises before the clip's
+  PERSISTED move: every stitch would fail and be retried until the clip ends FAILED.
+
+Those calls are judged by a recorder of their own, never the suite's (whose session a pinned bug
+would fail), and counted; once the role allows them they pass, and the pinned case with them (a
+strict xfail: it then fails until it is unpinned, and its filter here removed).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 PREVIEW_READ_BUG = (
@@ -25,6 +32,40 @@ PREVIEW_READ_BUG = (
     "LongClipFunction's role does not grant on edited/* (template.yaml WriteResults: s3:GetObject only): "
     "every preview is AccessDenied on a versioned bucket"
 )
+STITCH_PREVIEW_SEND_BUG = (
+    "a stitched long clip's announcement sends its preview message to the LongClipQueue, which the "
+    "LongClipFunction's role may not send to (template.yaml: no sqs:SendMessage on LongClipQueue): "
+    "deployed, every stitch fails before the clip is PERSISTED"
+)
+
+Entry = tuple[str, Any, Any]  # the recorder's pending call: (function, Call, environment)
+
+
+def _preview_read(entry: Entry, edited_prefix: str) -> bool:
+    function, call, _ = entry
+    key = str(call.params.get("Key", ""))
+    return (
+        function == "LongClipFunction"
+        and (call.service, call.operation) == ("s3", "GetObject")
+        and "VersionId" in call.params
+        and key.startswith(edited_prefix)
+        and key.endswith(".mp4")
+    )
+
+
+def _stitch_preview_send(entry: Entry, edited_prefix: str) -> bool:
+    function, call, _ = entry
+    return (
+        function == "LongClipFunction"
+        and (call.service, call.operation) == ("sqs", "SendMessage")
+        and str(call.params.get("QueueUrl", "")).endswith("LongClipQueue")
+    )
+
+
+KNOWN: dict[str, Callable[[Entry, str], bool]] = {
+    "preview_read": _preview_read,
+    "stitch_preview_send": _stitch_preview_send,
+}
 
 
 def _recorder() -> Any:
@@ -33,38 +74,27 @@ def _recorder() -> Any:
     return recorder._recorder
 
 
-def _is_preview_read(entry: tuple[str, Any, Any], edited_prefix: str) -> bool:
-    function, call, _ = entry
-    params = call.params
-    return (
-        function == "LongClipFunction"
-        and call.service == "s3"
-        and call.operation == "GetObject"
-        and "VersionId" in params
-        and str(params.get("Key", "")).startswith(edited_prefix)
-        and str(params.get("Key", "")).endswith(".mp4")
-    )
+def denials(edited_prefix: str) -> tuple[list[str], dict[str, list[str]]]:
+    """Judge the calls made since the last look: the denials, and those of each known bug.
 
-
-def denials(edited_prefix: str) -> tuple[list[str], list[str]]:
-    """Judge the calls made since the last look: (denials, denials of the known preview read).
-
-    Both empty when the recorder is off (no deploy venv, or the xdist controller)."""
+    Empty when the recorder is off (no deploy venv, or the xdist controller)."""
+    global _probe
     suite = _recorder()
     if suite is None:
-        return [], []
-    known = [entry for entry in suite.pending if _is_preview_read(entry, edited_prefix)]
-    suite.pending = [entry for entry in suite.pending if not _is_preview_read(entry, edited_prefix)]
-    problems = suite.judge()
-    if not known:
-        return problems, []
-    global _probe
-    if _probe is None:
-        from tests.iam.recorder import Recorder
+        return [], {}
+    known: dict[str, list[str]] = {}
+    for name, matches in KNOWN.items():
+        calls = [entry for entry in suite.pending if matches(entry, edited_prefix)]
+        if not calls:
+            continue
+        suite.pending = [entry for entry in suite.pending if not matches(entry, edited_prefix)]
+        if _probe is None:
+            from tests.iam.recorder import Recorder
 
-        _probe = Recorder(f"{suite.worker}-chaos-probe")  # never saved: its verdicts stay here
-    _probe.pending = known
-    return problems, _probe.judge()
+            _probe = Recorder(f"{suite.worker}-chaos-probe")  # never saved: its verdicts stay here
+        _probe.pending = calls
+        known[name] = _probe.judge()
+    return suite.judge(), known
 
 
 _probe: Any = None

@@ -195,7 +195,7 @@ def _stitched(outputs: dict[str, bytes], job: Job, by_id: dict[str, Job]) -> lis
 
 def _frames(body: bytes) -> int:
     try:
-        with av.open(io.BytesIO(body)) as container:
+        with av.open(io.BytesIO(body), mode="r") as container:
             return sum(1 for _ in container.decode(video=0))
     except (av.FFmpegError, IndexError):
         return -1

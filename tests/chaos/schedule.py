@@ -313,7 +313,7 @@ def _first_upload(s: Schedule, stem: str) -> Upload:
 def _replace_upload(s: Schedule, old: Upload, **changes: object) -> None:
     index = s.timed.index(old)
     fields = {**old.__dict__, **changes}
-    s.timed[index] = Upload(**fields)  # type: ignore[arg-type]
+    s.timed[index] = Upload(**fields)
 
 
 def _throttle_storm(rng: random.Random, s: Schedule) -> None:

@@ -22,6 +22,7 @@ happened is kept in a timeline for the account of a failing run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import importlib
 import itertools
@@ -380,7 +381,7 @@ class ChaosWorld(Harness):
         return self
 
     def __exit__(self, *exc: object) -> None:
-        emulator_server.uuid = uuid  # type: ignore[assignment]
+        emulator_server.uuid = uuid
         for handler in self._quieted:
             handler.setLevel(logging.NOTSET)
         super().__exit__(*exc)
@@ -808,9 +809,7 @@ class ChaosWorld(Harness):
         for index, (key, body, delivery) in enumerate(halves):
             when = at + (item.gap if index else 0.0)
             label = f"put {key}" + (f" [{delivery.describe()}]" if not delivery.plain else "")
-            self._at(
-                when, label, lambda key=key, body=body, delivery=delivery: self._put(key, body, delivery)
-            )
+            self._at(when, label, functools.partial(self._put, key, body, delivery))
 
     def _put(self, key: str, body: bytes, delivery: Delivery) -> None:
         version = self.put(key, body)
@@ -873,7 +872,7 @@ class ChaosWorld(Harness):
                 return
             job = max(mine, key=lambda job: job.created_at)
             try:
-                canceled = cancel_job(self.svc, job.job_id)  # type: ignore[arg-type]
+                canceled = cancel_job(self.svc, job.job_id)
                 self.note(f"  canceled {job.job_id[:10]}: {canceled.state.value}")
             except CancelRefused as refused:
                 self.note(f"  cancel refused: {refused}")

@@ -68,7 +68,7 @@ class Plan:
 def moving_to(state: JobState) -> Callable[..., bool]:
     """A `Plan.where` that selects the store transitions to `state`."""
     return lambda args, kwargs, *result: (
-        JobState(kwargs["to"] if "to" in kwargs else args[2] if len(args) > 2 else None) is state
+        JobState(str(kwargs["to"] if "to" in kwargs else args[2])) is state
     )
 
 
@@ -310,7 +310,7 @@ class Harness:
         self._s3_hooks._ic = self.ic
         # A fresh key reader (its cache empty) per wiring: each run starts from the same state.
         key = ApiKeyFromSecret(base.settings.api_key_secret_id, client=self._secrets)
-        timeouts = {"timeout": read_timeout} if read_timeout else {}
+        timeouts: dict[str, Any] = {"timeout": read_timeout} if read_timeout else {}
         rest = DashScopeClient(
             key, base.api.base_url, sleep=self.stack.clock.sleep, rng=random.Random(1), **timeouts
         )

@@ -112,11 +112,13 @@ def _chaos_figures(terminalreporter: Any) -> None:
         tr.write_line("job outcomes: " + ", ".join(f"{state} {n}" for state, n in sorted(jobs.items())))
         tr.write_line("task ends:    " + ", ".join(f"{state} {n}" for state, n in sorted(tasks.items())))
         tr.write_line("fault kinds:  " + ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())))
-        previews = [row for row in rows if row.get("preview_denials")]
-        if previews:
+        known_denials = Counter[str]()
+        for row in rows:
+            known_denials.update(row.get("known_denials", {}))
+        if known_denials:
             tr.write_line(
-                f"known IAM denials of the preview's read (pinned, tests/chaos/iam.py): "
-                f"{sum(row['preview_denials'] for row in previews)} in {len(previews)} schedule(s)"
+                "known IAM denials (pinned bugs, tests/chaos/iam.py): "
+                + ", ".join(f"{name} {n}" for name, n in sorted(known_denials.items()))
             )
         tr.write_line(
             f"violations {sum(row['violations'] for row in broken)} in {len(broken)} schedule(s)"
