@@ -67,9 +67,7 @@ class Plan:
 
 def moving_to(state: JobState) -> Callable[..., bool]:
     """A `Plan.where` that selects the store transitions to `state`."""
-    return lambda args, kwargs, *result: (
-        JobState(str(kwargs["to"] if "to" in kwargs else args[2])) is state
-    )
+    return lambda args, kwargs, *result: JobState(str(kwargs["to"] if "to" in kwargs else args[2])) is state
 
 
 class Interceptor:
