@@ -89,7 +89,8 @@ REGRESSIONS: list[Regression] = [
     Regression(
         45,
         "three 503s and two cut-short bodies from the result host, one after the other: the finished, "
-        "billed edit ends FAILED (PersistFailed) 72 s after its task SUCCEEDED, its result still downloadable",
+        "billed edit ends FAILED (PersistFailed) 72 s after its task SUCCEEDED, its result still "
+        "downloadable",
         bug="wanedit/usecases/complete.py gives a result download MAX_PERSIST_ATTEMPTS (5) tries, ~15 s "
         "apart: a minute of transient result-host errors loses an edit whose URL is valid for 24 h",
     ),
