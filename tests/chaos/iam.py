@@ -74,15 +74,14 @@ def _recorder() -> Any:
     return recorder._recorder
 
 
-def denials(edited_prefix: str) -> tuple[list[str], dict[str, list[str]]]:
-    """Judge the calls made since the last look: the denials, and those of each known bug.
-
-    Empty when the recorder is off (no deploy venv, or the xdist controller)."""
+def set_aside_known(edited_prefix: str) -> dict[str, list[str]]:
+    """Take the known bugs' calls out of the suite's recorder (judged by the probe): what the fault
+    suite's harness does when a case ends, so that a pinned bug fails its strict xfail only."""
     global _probe
     suite = _recorder()
-    if suite is None:
-        return [], {}
     known: dict[str, list[str]] = {}
+    if suite is None:
+        return known
     for name, matches in KNOWN.items():
         calls = [entry for entry in suite.pending if matches(entry, edited_prefix)]
         if not calls:
@@ -94,6 +93,17 @@ def denials(edited_prefix: str) -> tuple[list[str], dict[str, list[str]]]:
             _probe = Recorder(f"{suite.worker}-chaos-probe")  # never saved: its verdicts stay here
         _probe.pending = calls
         known[name] = _probe.judge()
+    return known
+
+
+def denials(edited_prefix: str) -> tuple[list[str], dict[str, list[str]]]:
+    """Judge the calls made since the last look: the denials, and those of each known bug.
+
+    Empty when the recorder is off (no deploy venv, or the xdist controller)."""
+    suite = _recorder()
+    if suite is None:
+        return [], {}
+    known = set_aside_known(edited_prefix)
     return suite.judge(), known
 
 
