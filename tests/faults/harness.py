@@ -65,6 +65,11 @@ class Plan:
         return f"{what} {self.when} {self.target}.{self.method} #{self.nth}"
 
 
+def moving_to(state: JobState) -> Callable[..., bool]:
+    """A `Plan.where` that selects the store transitions to `state`."""
+    return lambda args, kwargs, *result: JobState(str(kwargs["to"] if "to" in kwargs else args[2])) is state
+
+
 class Interceptor:
     """Counts calls, fires plans, and records every terminal transition a job makes."""
 
@@ -174,7 +179,7 @@ class S3Hooks:
     again on the thread that called the adapter (`Proxy`), once the adapter call is over."""
 
     def __init__(self, client: Any, interceptor: Interceptor) -> None:
-        self._ic = interceptor
+        self._ic = interceptor  # replaced by a rewiring (`Harness.wire`): the hooks stay registered once
         client.meta.events.register("before-parameter-build.s3", self._before)
         client.meta.events.register("after-call.s3", self._after)
 
@@ -227,7 +232,11 @@ _STD_RECORD_FIELDS = set(logging.LogRecord("x", 0, "x", 0, "x", None, None).__di
 
 
 class Harness:
-    """One local stack for one fault case."""
+    """One local stack for one fault case.
+
+    `stack_type` is `LocalStack` (moto's server on loopback) or any class with its interface, such
+    as `bench.inproc.InProcessStack` (moto in process), which the chaos suite runs on.
+    """
 
     def __init__(
         self,
@@ -237,19 +246,21 @@ class Harness:
         task_seconds: float = 60.0,
         emulator: dict[str, Any] | None = None,
         parameters: dict[str, str] | None = None,
+        stack_type: Callable[..., Any] = LocalStack,
     ) -> None:
         self.name = name
         self.cap = cap
         self.clock = ManualClock(start=START)
         self.ic = Interceptor()
         self.logs = LogCapture()
-        self.stack = LocalStack(
+        options: dict[str, Any] = {"parameters": parameters} if parameters is not None else {}
+        self.stack = stack_type(
             emulator_clock=self.clock,
             task_seconds=task_seconds,
             max_concurrent_tasks=cap,
             api_key=FAKE_KEY,
             emulator_options=emulator,
-            parameters=parameters,
+            **options,
         )
         self.outcome_events: list[dict[str, Any]] = []
         self.topic_messages: list[dict[str, Any]] = []
@@ -264,12 +275,44 @@ class Harness:
         random.seed(self.name)  # the jitter of backoffs: reproducible per case
         self.stack.start()
         self.tap = OutcomeTap(self.stack)
-        base = container.services()
-        key = ApiKeyFromSecret(base.settings.api_key_secret_id)
-        rest = DashScopeClient(key, base.api.base_url, sleep=self.stack.clock.sleep, rng=random.Random(1))
-        create = DashScopeClient(key, base.api.base_url, timeout=CREATE_TIMEOUT, sleep=self.stack.clock.sleep)
-        assert isinstance(base.objects, S3ObjectStore)
-        S3Hooks(base.objects._client, self.ic)
+        self._base = container.services()
+        self._secrets = self.stack.client("secretsmanager")
+        assert isinstance(self._base.objects, S3ObjectStore)
+        self._s3_hooks = S3Hooks(self._base.objects._client, self.ic)
+        self.wire()
+        for function in ("submit", "poll", "complete"):
+            # Powertools adds its own handler to the "wanedit" logger on first import, unless the
+            # logger has one already: import them before the capture is attached.
+            importlib.import_module(f"functions.{function}.app")
+        root = logging.getLogger("wanedit")
+        self._saved_level = root.level
+        root.setLevel(logging.DEBUG)
+        root.addHandler(self.logs)
+        return self
+
+    def wire(
+        self,
+        *,
+        create_timeout: tuple[float, float] = CREATE_TIMEOUT,
+        read_timeout: tuple[float, float] | None = None,
+        downloader: Any = None,
+        **services: Any,
+    ) -> None:
+        """Install the stack's services with every adapter wrapped by the interceptor (`self.ic`).
+
+        `read_timeout`: the (connect, read) timeout of queries, lists and cancels (None: the
+        client's default); `downloader`: the result downloader to wrap (None: the stack's);
+        `services`: further replacements (e.g. `clock`, `settings`).
+        """
+        base = self._base
+        self._s3_hooks._ic = self.ic
+        # A fresh key reader (its cache empty) per wiring: each run starts from the same state.
+        key = ApiKeyFromSecret(base.settings.api_key_secret_id, client=self._secrets)
+        timeouts: dict[str, Any] = {"timeout": read_timeout} if read_timeout else {}
+        rest = DashScopeClient(
+            key, base.api.base_url, sleep=self.stack.clock.sleep, rng=random.Random(1), **timeouts
+        )
+        create = DashScopeClient(key, base.api.base_url, timeout=create_timeout, sleep=self.stack.clock.sleep)
         objects = base.objects
         table = threading.Lock()  # one JobTable: the store and the ledger share its per-item atomicity
         self.svc = dataclasses.replace(
@@ -283,20 +326,18 @@ class Harness:
             api=Proxy("api", SplitApi(create, rest), self.ic),
             notifier=Proxy("notifier", base.notifier, self.ic),
             completion=Proxy("completion", base.completion, self.ic),
-            downloader=Proxy("downloader", base.downloader, self.ic),
+            downloader=Proxy("downloader", downloader or base.downloader, self.ic),
+            long_clips=Proxy("long_clips", base.long_clips, self.ic),
+            **services,
         )
         container.install(self.svc)
-        for function in ("submit", "poll", "complete"):
-            # Powertools adds its own handler to the "wanedit" logger on first import, unless the
-            # logger has one already: import them before the capture is attached.
-            importlib.import_module(f"functions.{function}.app")
-        root = logging.getLogger("wanedit")
-        self._saved_level = root.level
-        root.setLevel(logging.DEBUG)
-        root.addHandler(self.logs)
-        return self
 
     def __exit__(self, *exc: object) -> None:
+        # The pinned IAM bugs of the LongClipFunction's role (tests/chaos/iam.py; strict xfails in
+        # tests/chaos/test_chaos.py) are not this case's to fail: its previews read the edit by version.
+        from tests.chaos.iam import set_aside_known
+
+        set_aside_known(self._base.settings.edited_prefix)
         root = logging.getLogger("wanedit")
         root.removeHandler(self.logs)
         root.setLevel(self._saved_level)
@@ -406,7 +447,7 @@ class Harness:
         )
 
     def vanish(self, task: Any) -> None:
-        """The service forgets a PENDING task (queries say UNKNOWN); it still counts as made."""
+        """The service forgets a PENDING or RUNNING task (queries say UNKNOWN); it still counts as made."""
         self.emulator.lose_task(task.task_id)
         self.vanished.append(task)
 
@@ -456,11 +497,17 @@ class Figures:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def max_in_flight(tasks: list[Any], now: float) -> int:
-    """The most tasks the service held at once (created, not yet finished), from its own records."""
+def max_in_flight(tasks: list[Any], now: float, *, lifetime: float | None = None) -> int:
+    """The most tasks the service held at once (created, not yet finished), from its own records.
+
+    With `lifetime`, a task counts no longer than that after its creation (the service forgets a
+    task id after 24 h: queries say UNKNOWN from then on).
+    """
     edges: list[tuple[float, int]] = []
     for task in tasks:
         end = task.end_at if task.end_at is not None and task.final else now
+        if lifetime is not None:
+            end = min(end, task.submit_at + lifetime)
         edges += [(task.submit_at, 1), (end, -1)]
     running = peak = 0
     for _, delta in sorted(edges, key=lambda edge: (edge[0], edge[1])):

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.faults.harness import Harness, Plan, check
+from tests.faults.harness import Harness, Plan, check, moving_to
 from tests.faults.summary import record_row
 from tests.unit.mediafiles import padded_file
 from wanedit.dashscope import TaskResponse, TaskStatus
@@ -31,14 +31,6 @@ from wanedit.usecases.submission import try_submit
 
 def sidecar(prompt: str = "Turn the scene into a claymation style", **fields: Any) -> bytes:
     return json.dumps({"prompt": prompt, "resolution": "720P", **fields}).encode()
-
-
-def to_state(args: tuple[Any, ...], kwargs: dict[str, Any]) -> JobState:
-    return JobState(kwargs["to"] if "to" in kwargs else args[2])
-
-
-def moving_to(state: JobState) -> Callable[..., bool]:
-    return lambda args, kwargs, *result: to_state(args, kwargs) is state
 
 
 def succeeded(args: Any, kwargs: Any, result: Any) -> bool:
