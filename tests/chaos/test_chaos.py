@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.iam import PREVIEW_READ_BUG, STITCH_PREVIEW_SEND_BUG, denials
+from tests.chaos.iam import denials
 from tests.chaos.invariants import account, figures, violations
 from tests.chaos.schedule import generate
 from tests.chaos.world import ChaosWorld, Run
@@ -43,40 +43,19 @@ class Regression:
     seed: int
     found: str  # what the seed found, in one line
     bug: str | None = None  # a pipeline bug still open: the case is a strict xfail until it is fixed
-    denial: str | None = None  # the bug is this known IAM denial (tests/chaos/iam.py KNOWN)
 
 
-# The reconciler (wanedit/usecases/reconcile.py:reconcile) recognises a lost create's task by time window
-# (90 s around the attempt), ownership and, once SUCCEEDED, orig_prompt alone. Jobs that share a
-# prompt (a folder's _defaults.json, a sidecar's edits, a long clip's segments) cannot be told apart
-# that way: it adopts another job's task, publishes that edit under this clip's name, and the other
-# job, its own task taken, creates a second (billed) one.
-_SHARED_PROMPT_ADOPTION = (
-    "_reconcile adopts another job's SUCCEEDED task when both share a prompt: the edit of one clip is "
-    "published as the other's (and that one pays a second task)"
-)
-
+# Seeds that once broke an invariant, kept as cases that must pass: 1216, 1823, 1996 and 2856 had the
+# reconciler adopt another job's task when both shared a prompt (fixed by the per-prompt create lock,
+# wanedit/usecases/submission.py); 45 lost a billed edit to a minute of result-host errors (persist
+# patience, complete.py); 1 and 5 were refused by the LongClipFunction's role (template.yaml).
 REGRESSIONS: list[Regression] = [
-    Regression(
-        1216,
-        "two clips, one prompt, both creates lost at the same moment: each adopts the other's task",
-        bug=_SHARED_PROMPT_ADOPTION,
-    ),
-    Regression(
-        1823,
-        "a long clip's two segments lose both creates: the segments swap tasks (halves stitched swapped)",
-        bug=_SHARED_PROMPT_ADOPTION,
-    ),
-    Regression(
-        1996,
-        "a clip and another clip's segment, one prompt, both creates lost: they swap tasks",
-        bug=_SHARED_PROMPT_ADOPTION,
-    ),
+    Regression(1216, "two clips, one prompt, both creates lost at once: each adopted the other's task"),
+    Regression(1823, "a long clip's two segments lost both creates: the segments swapped tasks"),
+    Regression(1996, "a clip and another clip's segment, one prompt, both creates lost: they swapped tasks"),
     Regression(
         2856,
-        "a create refused with 500 (nothing made) reconciles into another clip's lost task 15 s later: "
-        "that clip pays a second task, this one publishes the other's edit",
-        bug=_SHARED_PROMPT_ADOPTION,
+        "a create refused with 500 (nothing made) reconciled into another clip's lost task 15 s later",
     ),
     Regression(
         1206,
@@ -86,38 +65,15 @@ REGRESSIONS: list[Regression] = [
         "first and writes the report and event after: a transient failure in between loses both (nothing "
         "revisits a terminal job, and cancel_job is refused on it)",
     ),
-    Regression(
-        45,
-        "three 503s and two cut-short bodies from the result host, one after the other: the finished, "
-        "billed edit ends FAILED (PersistFailed) 72 s after its task SUCCEEDED, its result still "
-        "downloadable",
-        bug="wanedit/usecases/complete.py gives a result download MAX_PERSIST_ATTEMPTS (5) tries, ~15 s "
-        "apart: a minute of transient result-host errors loses an edit whose URL is valid for 24 h",
-    ),
-    Regression(
-        1,
-        "every saved edit's preview: the LongClipFunction reads edited/<stem>.mp4 by version, "
-        "which its role does not allow (IAM recorder)",
-        bug=PREVIEW_READ_BUG,
-        denial="preview_read",
-    ),
-    Regression(
-        5,
-        "a long clip is stitched and announced: its preview message to the LongClipQueue is a send the "
-        "LongClipFunction's role does not allow (IAM recorder)",
-        bug=STITCH_PREVIEW_SEND_BUG,
-        denial="stitch_preview_send",
-    ),
+    Regression(45, "three 503s and two cut-short bodies from the result host: the edit ended PersistFailed"),
+    Regression(1, "every saved edit's preview was refused reading edited/<stem>.mp4 by version (IAM)"),
+    Regression(5, "a stitched long clip's preview message to the LongClipQueue was refused (IAM)"),
 ]
 
 
 # Seeds the long run (make chaos) found breaking an invariant through a bug pinned above (one line
 # each in REGRESSIONS would make every `make test` run them all): the batches expect them to break.
-_PERSIST_GIVES_UP = "complete.py's 5 persist attempts (seed 45): a finished edit ends PersistFailed"
-KNOWN: dict[int, str] = {
-    139: _PERSIST_GIVES_UP + " after four result-host errors and a crash before the download",
-    255: _PERSIST_GIVES_UP + " after four result-host errors and a failed tagging of its source",
-}
+KNOWN: dict[int, str] = {}
 
 
 def _batches() -> list[range]:
@@ -131,25 +87,18 @@ def world(result_clip: Path, long_clip: Path) -> Iterator[ChaosWorld]:
         yield chaos
 
 
-def run_schedule(
-    world: ChaosWorld, seed: int, *, kind: str = "schedule", denial: str | None = None
-) -> tuple[Run, list[str]]:
-    """Run one schedule; its violations, the IAM recorder's denials among them (of the known ones,
-    only `denial`'s: the others are counted)."""
+def run_schedule(world: ChaosWorld, seed: int, *, kind: str = "schedule") -> tuple[Run, list[str]]:
+    """Run one schedule; its violations, the IAM recorder's denials among them."""
     began = time.perf_counter()
     try:
         run = world.run(generate(seed))
     except Exception:
-        denials(world.svc.settings.edited_prefix)  # its calls judged now, not in the next schedule's
+        denials()  # its calls judged now, not in the next schedule's
         raise
     run.wall_seconds = time.perf_counter() - began
     found = violations(world, run, world.outputs())
-    refused, known = denials(world.svc.settings.edited_prefix)
-    found += [f"IAM: {problem}" for problem in refused]
-    if denial is not None:
-        found += [f"IAM ({denial}, pinned): {problem}" for problem in known.get(denial, [])]
-    pinned = {name: len(problems) for name, problems in known.items() if problems}
-    record_chaos({**figures(run), "violations": len(found), "kind": kind, "known_denials": pinned})
+    found += [f"IAM: {problem}" for problem in denials()]
+    record_chaos({**figures(run), "violations": len(found), "kind": kind})
     return run, found
 
 
@@ -169,7 +118,7 @@ def _broken_run(world: ChaosWorld, seed: int) -> str:
 def test_schedules_keep_every_invariant(world: ChaosWorld, seeds: range) -> None:
     """Every schedule keeps every invariant; a seed known to break through an open bug (`KNOWN`) must
     still break (strictly, like an xfail: once the bug is fixed it passes, and leaves the list)."""
-    pinned = {case.seed for case in REGRESSIONS if not case.denial}  # those break invariants
+    pinned = {case.seed for case in REGRESSIONS}
     failed: list[tuple[int, str]] = []
     for seed in seeds:
         if seed in pinned:
@@ -201,7 +150,7 @@ def test_schedules_keep_every_invariant(world: ChaosWorld, seeds: range) -> None
     ],
 )
 def test_regression_seed(world: ChaosWorld, case: Regression) -> None:
-    run, found = run_schedule(world, case.seed, kind="regression", denial=case.denial)
+    run, found = run_schedule(world, case.seed, kind="regression")
     assert not found, account(run, found)
 
 

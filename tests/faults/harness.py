@@ -333,11 +333,6 @@ class Harness:
         container.install(self.svc)
 
     def __exit__(self, *exc: object) -> None:
-        # The pinned IAM bugs of the LongClipFunction's role (tests/chaos/iam.py; strict xfails in
-        # tests/chaos/test_chaos.py) are not this case's to fail: its previews read the edit by version.
-        from tests.chaos.iam import set_aside_known
-
-        set_aside_known(self._base.settings.edited_prefix)
         root = logging.getLogger("wanedit")
         root.removeHandler(self.logs)
         root.setLevel(self._saved_level)

@@ -112,14 +112,6 @@ def _chaos_figures(terminalreporter: Any) -> None:
         tr.write_line("job outcomes: " + ", ".join(f"{state} {n}" for state, n in sorted(jobs.items())))
         tr.write_line("task ends:    " + ", ".join(f"{state} {n}" for state, n in sorted(tasks.items())))
         tr.write_line("fault kinds:  " + ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())))
-        known_denials = Counter[str]()
-        for row in rows:
-            known_denials.update(row.get("known_denials", {}))
-        if known_denials:
-            tr.write_line(
-                "known IAM denials (pinned bugs, tests/chaos/iam.py): "
-                + ", ".join(f"{name} {n}" for name, n in sorted(known_denials.items()))
-            )
         tr.write_line(
             f"violations {sum(row['violations'] for row in broken)} in {len(broken)} schedule(s)"
             + (f": seeds {', '.join(str(row['seed']) for row in broken)}" if broken else "")
