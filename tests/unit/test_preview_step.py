@@ -17,9 +17,9 @@ from wanedit.usecases.longclip import PreviewRetry, run_action
 pytest.importorskip("av")
 
 
-def saved(w: World, edited: bytes = b"") -> str:
-    """A PERSISTED job whose clip and edit are in the bucket."""
-    job = make_job(w, state=JobState.PERSISTED, output_key="edited/team/clip.mp4")
+def saved(w: World, edited: bytes = b"", *, state: JobState = JobState.PERSISTED) -> str:
+    """A job (PERSISTED unless said) whose clip and edit are in the bucket."""
+    job = make_job(w, state=state, output_key="edited/team/clip.mp4" if state is JobState.PERSISTED else None)
     clip = mf.video(frames=30, fps=10)
     w.objects.put(job.video.key, clip)  # the version the job names: replace the placeholder
     stored = w.objects.head(job.video.key)
@@ -39,6 +39,25 @@ def test_the_sheet_is_made_from_the_clip_and_its_edit() -> None:
     sheet = Image.open(io.BytesIO(stored.body))
     assert sheet.format == "JPEG" and sheet.width > sheet.height
     assert w.metrics.total(PREVIEWS_MADE) == 1
+
+
+@pytest.mark.parametrize("state", [JobState.PERSISTING, JobState.STITCHING])
+def test_a_message_read_before_the_move_to_persisted_still_makes_the_sheet(state: JobState) -> None:
+    """The completion announces (and asks for the preview) before it moves the job to PERSISTED."""
+    w = world()
+    job_id = saved(w, state=state)
+    run_action(w.svc, LongClipMessage(action="preview", job_id=job_id))
+    stored = w.objects.objects["edited/team/clip.preview.jpg"][-1]
+    assert stored.tags == {"wanedit-job": job_id, "wanedit-state": "PERSISTED"}
+    assert w.metrics.total(PREVIEWS_MADE) == 1
+
+
+def test_a_message_read_before_the_edit_is_written_is_tried_again() -> None:
+    w = world()
+    job = make_job(w, state=JobState.PERSISTING)
+    w.store.jobs[job.job_id] = job
+    with pytest.raises(PreviewRetry, match="not saved yet"):
+        run_action(w.svc, LongClipMessage(action="preview", job_id=job.job_id), attempt=1)
 
 
 def test_an_edit_that_cannot_be_drawn_is_counted_and_left() -> None:

@@ -27,17 +27,25 @@ class PreviewRetry(Exception):
     """Reading or writing the bucket failed: the message is delivered again (within bounds)."""
 
 
+SAVING = frozenset({JobState.PERSISTING, JobState.STITCHING})
+"""The message is sent as the edit is announced, before the job's move to PERSISTED (`ending`):
+it may be read while the job is still here, its edit already written."""
+
+
 def make_preview_of(svc: Services, job: Job, *, attempt: int) -> str | None:
     """Draw and store the job's preview; returns its key (None: none to make, or given up)."""
-    if job.output_key is None or job.is_segment or job.state is not JobState.PERSISTED:
+    if job.is_segment or (job.state is not JobState.PERSISTED and job.state not in SAVING):
         return None
     from wanedit.segments.preview import PreviewError, make_preview  # PyAV: the media layer only
 
     source = svc.objects.head(job.video.key, job.video.version_id)
-    edited = svc.objects.head(job.output_key)
+    edited = svc.objects.head(job.output_key or svc.layout.edited_video_key(job.stem))
+    if edited is None and job.state in SAVING and attempt < MAX_PREVIEW_ATTEMPTS:
+        raise PreviewRetry("the edit is not saved yet")
     if source is None or edited is None:
         _give_up(svc, job, "the clip or its edit is gone")
         return None
+    saved = job.model_copy(update={"state": JobState.PERSISTED})
     try:
         with (
             RangeFile(svc.objects.range_reader(source)) as before,
@@ -45,7 +53,7 @@ def make_preview_of(svc: Services, job: Job, *, attempt: int) -> str | None:
         ):
             sheet = make_preview(before, after)
         key = svc.layout.preview_key(job.stem)
-        svc.objects.put_bytes(key, sheet.jpeg, content_type="image/jpeg", tags=output_tags(job))
+        svc.objects.put_bytes(key, sheet.jpeg, content_type="image/jpeg", tags=output_tags(saved))
     except PreviewError as error:
         _give_up(svc, job, error.reason)
         return None
