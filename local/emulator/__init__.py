@@ -12,12 +12,10 @@ Run standalone with ``python -m local.emulator --help``.
 from .accounts import DEFAULT_ACCOUNT, parse_account_spec
 from .clock import ManualClock, WallClock, fmt_cst
 from .faults import Faults
-from .render import SIZES
 from .server import Emulator
 
 __all__ = [
     "DEFAULT_ACCOUNT",
-    "SIZES",
     "Emulator",
     "Faults",
     "ManualClock",

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from wanedit.domain.limits import MODEL
+
 Basis = Literal["documented", "assumed"]
 
-MODEL = "wan2.7-videoedit"
 REGION = "ap-southeast-1"
 CREATE_PATH = "/api/v1/services/aigc/video-generation/video-synthesis"
 TASKS_PATH = "/api/v1/tasks"

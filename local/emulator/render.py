@@ -18,36 +18,21 @@ import math
 import re
 import tempfile
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 import av
 import requests
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-VIDEO_MAX_BYTES = 100 * 1024 * 1024
-IMAGE_MAX_BYTES = 20 * 1024 * 1024
+from wanedit.domain.limits import MAX_IMAGE_BYTES, MAX_VIDEO_BYTES, OUTPUT_SIZES, Resolution
+
 CHUNK = 256 * 1024
 
-SIZES: dict[str, dict[str, tuple[int, int]]] = {
-    "720P": {
-        "16:9": (1280, 720),
-        "9:16": (720, 1280),
-        "1:1": (960, 960),
-        "4:3": (1104, 832),
-        "3:4": (832, 1104),
-    },
-    "1080P": {
-        "16:9": (1920, 1080),
-        "9:16": (1080, 1920),
-        "1:1": (1440, 1440),
-        "4:3": (1648, 1248),
-        "3:4": (1248, 1648),
-    },
-}
 
 SOUND_WORDS = re.compile(
     r"\b(sound|sounds|music|musical|audio|song|songs|voice|voices|noise|soundtrack|singing|sing)\b|"
@@ -79,7 +64,8 @@ class RenderResult:
 
 
 def pick_size(resolution: str, ratio: str | None, in_w: int, in_h: int) -> tuple[int, int]:
-    table = SIZES[resolution]
+    # A request may name any string; validation let only the table's keys through.
+    table = cast("Mapping[str, tuple[int, int]]", OUTPUT_SIZES[cast("Resolution", resolution)])
     if ratio:
         return table[ratio]
     aspect = in_w / in_h
@@ -219,8 +205,8 @@ IMAGE_MIMES = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "WE
 
 
 def inspect_image(data: bytes, declared_mime: str | None = None) -> None:
-    if len(data) > IMAGE_MAX_BYTES:
-        raise _too_big(len(data), IMAGE_MAX_BYTES)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _too_big(len(data), MAX_IMAGE_BYTES)
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt = img.format or ""
@@ -398,18 +384,18 @@ def prepare_and_render(
             if item["type"] == "video":
                 if url.startswith("data:"):
                     _mime, data = decode_data_uri(url)
-                    if len(data) > VIDEO_MAX_BYTES:
-                        raise _too_big(len(data), VIDEO_MAX_BYTES)
+                    if len(data) > MAX_VIDEO_BYTES:
+                        raise _too_big(len(data), MAX_VIDEO_BYTES)
                     video_path.write_bytes(data)
                 else:
-                    fetch_url(url, video_path, VIDEO_MAX_BYTES, allow_remote=allow_remote)
+                    fetch_url(url, video_path, MAX_VIDEO_BYTES, allow_remote=allow_remote)
             else:
                 if url.startswith("data:"):
                     mime, data = decode_data_uri(url)
                     inspect_image(data, mime)
                 else:
                     img_path = work / f"ref{i}"
-                    fetch_url(url, img_path, IMAGE_MAX_BYTES, allow_remote=allow_remote)
+                    fetch_url(url, img_path, MAX_IMAGE_BYTES, allow_remote=allow_remote)
                     inspect_image(img_path.read_bytes())
         info = inspect_video(video_path)
         out_w, out_h = pick_size(params["resolution"], params.get("ratio"), info["width"], info["height"])

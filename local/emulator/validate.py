@@ -10,14 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .contract import MODEL
+# The reference's limits, defined once for the pipeline and the emulator alike.
+from wanedit.domain.limits import (
+    AUDIO_SETTINGS,
+    MAX_NEGATIVE_PROMPT_CHARS,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    MODEL,
+    RATIOS,
+    RESOLUTIONS,
+)
 
-PROMPT_MAX = 5000
-NEGATIVE_MAX = 500
-RESOLUTIONS = ("720P", "1080P")
-RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4")
-AUDIO_SETTINGS = ("auto", "origin")
-SEED_MAX = 2147483647
 IMAGE_DATA_PREFIXES = (
     "data:image/jpeg;",
     "data:image/jpg;",
@@ -38,7 +41,7 @@ class BadRequest(Exception):
 class CreateRequest:
     model: str
     prompt: str | None  # as given (orig_prompt)
-    prompt_used: str  # truncated to PROMPT_MAX
+    prompt_used: str  # truncated to MAX_PROMPT_CHARS
     negative_prompt: str | None
     media: list[dict[str, str]]
     params: dict[str, Any] = field(default_factory=dict)  # normalized, defaults filled
@@ -156,14 +159,14 @@ def validate_create(body: Any) -> CreateRequest:
             p[flag] = v
     if params_in.get("seed") is not None:
         v = params_in["seed"]
-        if not _is_int(v) or not 0 <= v <= SEED_MAX:
-            raise BadRequest(f"The field 'parameters.seed' must be an integer in [0, {SEED_MAX}], got {v!r}.")
+        if not _is_int(v) or not 0 <= v <= MAX_SEED:
+            raise BadRequest(f"The field 'parameters.seed' must be an integer in [0, {MAX_SEED}], got {v!r}.")
         p["seed"] = v
     return CreateRequest(
         model=model,
         prompt=prompt,
-        prompt_used=(prompt or "")[:PROMPT_MAX],
-        negative_prompt=negative[:NEGATIVE_MAX] if negative else negative,
+        prompt_used=(prompt or "")[:MAX_PROMPT_CHARS],
+        negative_prompt=negative[:MAX_NEGATIVE_PROMPT_CHARS] if negative else negative,
         media=clean,
         params=p,
     )

@@ -9,10 +9,11 @@ import pytest
 import requests
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from local.emulator import SIZES, Emulator
+from local.emulator import Emulator
 from local.samplemedia import make_clip, make_image, probe, read_frame
 from tests import emulator_fixtures as ef
 from tests.emulator_fixtures import Api, MediaServer
+from wanedit.domain.limits import OUTPUT_SIZES
 
 clock, emu, media = ef.clock, ef.emu, ef.media  # fixtures
 
@@ -32,7 +33,7 @@ def _video(emu: Emulator, media_url: str, **params: Any) -> tuple[dict, bytes]:
     return q, data
 
 
-CELLS = [(res, ratio, wh) for res, table in SIZES.items() for ratio, wh in table.items()]
+CELLS = [(res, ratio, wh) for res, table in OUTPUT_SIZES.items() for ratio, wh in table.items()]
 
 
 @pytest.mark.parametrize(("resolution", "ratio", "size"), CELLS, ids=[f"{r}-{a}" for r, a, _ in CELLS])
