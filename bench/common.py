@@ -6,6 +6,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,41 @@ def sample_clip() -> Path:
 
 def fmt_ratio(x: float) -> str:
     return f"{x:.3f}x"
+
+
+def proc_status(field: str) -> int:
+    """A field of /proc/self/status in bytes (VmRSS now, VmHWM the peak): the memory figures."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def noise_video(
+    path: Path,
+    *,
+    size: tuple[int, int],
+    fps: int,
+    frames: int,
+    x264: dict[str, str],
+    container: dict[str, str] | None = None,
+) -> Path:
+    """An H.264 MP4 of random frames (four, cycled): as heavy per frame as video gets, for memory figures."""
+    import av
+
+    width, height = size
+    pictures = []
+    for _ in range(4):
+        picture = av.VideoFrame(width, height, "yuv420p")
+        for plane in picture.planes:
+            plane.update(os.urandom(plane.buffer_size))
+        pictures.append(picture)
+    with av.open(str(path), "w", format="mp4", options=container or {}) as oc:
+        stream = oc.add_stream("libx264", rate=fps, options=x264)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            picture = pictures[i % len(pictures)]
+            picture.pts, picture.time_base = i, Fraction(1, fps)
+            oc.mux(stream.encode(picture))
+        oc.mux(stream.encode(None))
+    return path

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import Row, fmt_ratio, sample_clip, workdir
+from bench.common import Row, fmt_ratio, proc_status, sample_clip, workdir
 from wanedit.domain.limits import MODEL
 
 SIZE = 100_000_000
@@ -36,13 +36,6 @@ WAN_BYTES_PER_SECOND = float(os.environ.get("BENCH_RESULT_MBPS", "40")) * 1e6
 GOAL_GROWTH_MB = 64.0
 GOAL_THROUGHPUT = 0.8
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def child(mode: str, url: str, endpoint: str, bucket: str, trace: bool) -> dict[str, Any]:
@@ -66,7 +59,7 @@ def child(mode: str, url: str, endpoint: str, bucket: str, trace: bool) -> dict[
     downloader = HttpResultDownloader()
     session = requests.Session()
     client.list_buckets()  # connections and lazy imports warmed before the baseline
-    rss_before = _status("VmRSS")
+    rss_before = proc_status("VmRSS")
     if trace:
         tracemalloc.start()
     t0 = time.perf_counter()
@@ -93,7 +86,7 @@ def child(mode: str, url: str, endpoint: str, bucket: str, trace: bool) -> dict[
         "bytes": total,
         "seconds": seconds,
         "rss_before": rss_before,
-        "hwm_after": _status("VmHWM"),
+        "hwm_after": proc_status("VmHWM"),
         "traced_peak": traced_peak,
         "tail_seconds": tail,
     }

@@ -24,11 +24,10 @@ import shutil
 import subprocess
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from bench.common import Row, workdir
+from bench.common import Row, noise_video, proc_status, workdir
 
 TARGET_BYTES = 100_000_000
 WIDTH, HEIGHT = 1920, 1080
@@ -37,34 +36,6 @@ GOAL_RATIO = 2.0  # peak growth of a sheet vs decoding one frame: what is decode
 NOISE = {"preset": "ultrafast", "qp": "46"}  # noise at 1080P: ~0.5 MB a frame
 LAYOUTS = {"keyframe every 2 s": f"keyint={2 * FPS}:min-keyint={2 * FPS}", "one keyframe": "keyint=250"}
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def _noise_result(path: Path, frames: int, keyframes: str) -> Path:
-    import av
-
-    pictures = []
-    for _ in range(4):
-        picture = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
-        for plane in picture.planes:
-            plane.update(os.urandom(plane.buffer_size))
-        pictures.append(picture)
-    options = {**NOISE, "x264-params": f"{keyframes}:scenecut=0:bframes=3"}
-    with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as oc:
-        stream = oc.add_stream("libx264", rate=FPS, options=options)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        for i in range(frames):
-            picture = pictures[i % len(pictures)]
-            picture.pts, picture.time_base = i, Fraction(1, FPS)
-            oc.mux(stream.encode(picture))
-        oc.mux(stream.encode(None))
-    return path
 
 
 def build_results(base: Path) -> dict[str, Path]:
@@ -85,7 +56,7 @@ def child(mode: str, path: str) -> dict[str, Any]:
     from wanedit.segments.preview import make_preview
 
     out: dict[str, Any] = {}
-    rss_before = _status("VmRSS")
+    rss_before = proc_status("VmRSS")
     t0 = time.perf_counter()
     if mode == "baseline":
         with av.open(path) as ic:
@@ -108,7 +79,7 @@ def child(mode: str, path: str) -> dict[str, Any]:
         out["bytes_read"] = [r.bytes_read for r in readers]
         out["calls"] = [r.calls for r in readers]
     out["seconds"] = time.perf_counter() - t0
-    out["growth"] = _status("VmHWM") - rss_before
+    out["growth"] = proc_status("VmHWM") - rss_before
     return out
 
 
@@ -191,3 +162,10 @@ if __name__ == "__main__":
     else:
         for row in preview_rows():
             print(f"{row.figure} | {row.goal} | {row.measured} | {row.verdict}")
+
+
+def _noise_result(path: Path, frames: int, keyframes: str) -> Path:
+    x264 = {**NOISE, "x264-params": f"{keyframes}:scenecut=0:bframes=3"}
+    return noise_video(
+        path, size=(WIDTH, HEIGHT), fps=FPS, frames=frames, x264=x264, container={"movflags": "+faststart"}
+    )

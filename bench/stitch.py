@@ -18,11 +18,10 @@ import os
 import subprocess
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from bench.common import Row, workdir
+from bench.common import Row, noise_video, proc_status, workdir
 
 GOAL_GROWTH_MB = 64.0
 TARGET_BYTES = 100_000_000
@@ -33,32 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 LOSSLESS = {"preset": "ultrafast", "qp": "0", "x264-params": "keyint=1"}  # noise stays ~2 MB a frame
 
 
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def _noise_segment(path: Path, frames: int, x264: dict[str, str]) -> Path:
-    """Random frames (a few, cycled; every frame intra-coded, so each weighs the same)."""
-    import av
-
-    pictures = []
-    for _ in range(4):
-        picture = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
-        for plane in picture.planes:
-            plane.update(os.urandom(plane.buffer_size))
-        pictures.append(picture)
-    with av.open(str(path), "w", format="mp4") as oc:
-        stream = oc.add_stream("libx264", rate=FPS, options=x264)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        for i in range(frames):
-            picture = pictures[i % len(pictures)]
-            picture.pts, picture.time_base = i, Fraction(1, FPS)
-            oc.mux(stream.encode(picture))
-        oc.mux(stream.encode(None))
-    return path
+    """Random frames (every frame intra-coded with these options, so each weighs the same)."""
+    return noise_video(path, size=(WIDTH, HEIGHT), fps=FPS, frames=frames, x264=x264)
 
 
 def build_parts(frames_per_segment: int, odd_one: bool) -> list[tuple[Path, Path]]:
@@ -101,13 +77,13 @@ def child(out: str, pairs: list[list[str]]) -> dict[str, Any]:
     from wanedit.segments.stitch import StitchPart, stitch
 
     parts = [StitchPart(Path(edited), Path(original)) for edited, original in pairs]
-    rss_before = _status("VmRSS")
+    rss_before = proc_status("VmRSS")
     t0 = time.perf_counter()
     result = stitch(parts, Path(out), audio_setting="origin")
     seconds = time.perf_counter() - t0
     return {
         "rss_before": rss_before,
-        "hwm_after": _status("VmHWM"),
+        "hwm_after": proc_status("VmHWM"),
         "seconds": seconds,
         "bytes": Path(out).stat().st_size,
         "frames": result.frames,

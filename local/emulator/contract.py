@@ -69,6 +69,10 @@ LIST_PAGE_SIZE_MAX = 100
 # documented (the reference's "Expired query"): an unknown or expired task id is a 200 whose output
 # holds only these.
 UNKNOWN_OUTPUT_FIELDS = frozenset({"task_id", "task_status"})
+# documented (the reference's query responses): a finished task's output, beside its status.
+_FINISHED = frozenset({"task_id", "task_status", "submit_time", "scheduled_time", "end_time"})
+SUCCEEDED_OUTPUT_FIELDS = _FINISHED | {"orig_prompt", "video_url"}
+FAILED_OUTPUT_FIELDS = _FINISHED | {"code", "message"}
 
 
 @dataclass(frozen=True)

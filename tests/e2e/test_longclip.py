@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from local.samplemedia import beep_onsets, make_clip, probe, read_frame_marks
-from tests.e2e.test_pipeline import get_object, keys, put, run_to_end, sidecar
+from tests.e2e.steps import get_object, keys, put, run_to_end
+from tests.e2e.test_pipeline import sidecar
 from wanedit.domain.job import Job, JobState
 
 pytestmark = pytest.mark.xdist_group("e2e")

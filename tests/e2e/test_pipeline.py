@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from local.samplemedia import make_clip, probe
+from tests.e2e.steps import get_object, keys, put, run_to_end
 from wanedit.domain.lifecycle import JobState
 
 pytestmark = pytest.mark.xdist_group("e2e")
@@ -22,37 +23,10 @@ def clip_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return Path(path).read_bytes()
 
 
-def put(stack: Any, key: str, body: bytes) -> None:
-    stack.client("s3").put_object(Bucket=stack.resources.bucket, Key=key, Body=body)
-
-
 def sidecar(**fields: Any) -> bytes:
     return json.dumps(
         {"prompt": "Turn the scene into a claymation style", "resolution": "720P", **fields}
     ).encode()
-
-
-def run_to_end(stack: Any, *, ticks: int = 6) -> list[Any]:
-    """Deliver events and run scheduled polls until every job is terminal (bounded)."""
-    from wanedit.container import services
-
-    for _ in range(ticks):
-        stack.pump.drain()
-        jobs = services().store.list_jobs()
-        if jobs and all(job.state.is_terminal for job in jobs):
-            return jobs
-        stack.pump.tick()
-        stack.pump.drain()
-    return services().store.list_jobs()
-
-
-def get_object(stack: Any, key: str) -> bytes:
-    return bytes(stack.client("s3").get_object(Bucket=stack.resources.bucket, Key=key)["Body"].read())
-
-
-def keys(stack: Any, prefix: str) -> list[str]:
-    listed = stack.client("s3").list_objects_v2(Bucket=stack.resources.bucket, Prefix=prefix)
-    return sorted(item["Key"] for item in listed.get("Contents", []))
 
 
 @pytest.mark.parametrize("order", ["sidecar-first", "video-first"])

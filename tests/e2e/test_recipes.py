@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from local.samplemedia import make_clip, make_image, probe
+from tests.e2e.steps import get_json, put, run_to_end
 from wanedit.container import services
 from wanedit.domain.lifecycle import JobState
 
@@ -20,25 +19,6 @@ pytestmark = pytest.mark.xdist_group("e2e")
 def clip_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     path = make_clip(tmp_path_factory.mktemp("media") / "clip.mp4", seconds=2, width=320, height=240, fps=8)
     return Path(path).read_bytes()
-
-
-def put(stack: Any, key: str, body: bytes | dict[str, Any]) -> None:
-    data = json.dumps(body).encode() if isinstance(body, dict) else body
-    stack.client("s3").put_object(Bucket=stack.resources.bucket, Key=key, Body=data)
-
-
-def get_json(stack: Any, key: str) -> Any:
-    return json.loads(stack.client("s3").get_object(Bucket=stack.resources.bucket, Key=key)["Body"].read())
-
-
-def run_to_end(stack: Any, ticks: int = 8) -> list[Any]:
-    for _ in range(ticks):
-        stack.pump.drain()
-        jobs = services().store.list_jobs()
-        if jobs and all(job.state.is_terminal for job in jobs):
-            return jobs
-        stack.pump.tick()
-    return services().store.list_jobs()
 
 
 def test_nearest_defaults_win_and_the_sidecar_overrides_field_by_field(stack, clip_bytes, tmp_path):

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from local.samplemedia import make_clip
+from tests.e2e.steps import run_to_end
 from tests.emulator_fixtures import body
-from wanedit.domain.job import Job, JobState
+from wanedit.domain.job import JobState
 
 pytestmark = pytest.mark.xdist_group("e2e")
 PROMPT = "Turn the scene into a claymation style"
@@ -47,19 +48,6 @@ def their_body(stack: Any, clip: bytes, prompt: str) -> dict[str, Any]:
     return body(url, prompt, resolution="720P")
 
 
-def run_to_end(stack: Any, *, ticks: int = 20) -> list[Job]:
-    from wanedit.container import services
-
-    for _ in range(ticks):
-        stack.pump.drain()
-        jobs = services().store.list_jobs()
-        if jobs and all(job.state.is_terminal for job in jobs):
-            return jobs
-        stack.pump.tick()
-        stack.pump.drain()
-    return services().store.list_jobs()
-
-
 def test_their_tasks_fill_the_cap_and_the_list_and_ours_still_finish_as_ours(stack, clip_bytes) -> None:
     from wanedit.container import services
 
@@ -71,7 +59,7 @@ def test_their_tasks_fill_the_cap_and_the_list_and_ours_still_finish_as_ours(sta
     for n in range(3):
         upload(stack, f"incoming/ours/clip{n}", clip_bytes, f"{PROMPT} {n}")
 
-    jobs = run_to_end(stack)
+    jobs = run_to_end(stack, ticks=20)
 
     assert [job.state for job in jobs] == [JobState.PERSISTED] * 3
     ours = {job.task_id for job in jobs}
@@ -89,14 +77,14 @@ def test_a_create_that_made_nothing_never_adopts_their_task_with_the_same_prompt
 
     emu = stack.emulator
     upload(stack, "incoming/first/clip", clip_bytes, f"{PROMPT} first")
-    assert [job.state for job in run_to_end(stack)] == [JobState.PERSISTED]  # our key is known now
+    assert [job.state for job in run_to_end(stack, ticks=20)] == [JobState.PERSISTED]  # our key is known now
     assert services().store.key_identities()
     emu.faults.add_spec("create=drop")  # the connection closes before any task is made
     upload(stack, "incoming/lost/clip", clip_bytes)
     stack.pump.drain()  # our create is lost: the job reconciles
     theirs = emu.create_workload_task(their_body(stack, clip_bytes, PROMPT))  # at the same moment
 
-    jobs = [job for job in run_to_end(stack) if job.stem == "lost/clip"]
+    jobs = [job for job in run_to_end(stack, ticks=20) if job.stem == "lost/clip"]
 
     assert [job.state for job in jobs] == [JobState.PERSISTED]
     assert jobs[0].task_id != theirs
@@ -107,7 +95,7 @@ def test_a_task_suspended_for_ten_minutes_is_waited_for(stack, clip_bytes) -> No
     stack.emulator.faults.add_spec("task=SUSPENDED:600")
     upload(stack, "incoming/held/clip", clip_bytes)
 
-    jobs = run_to_end(stack)
+    jobs = run_to_end(stack, ticks=20)
 
     assert [job.state for job in jobs] == [JobState.PERSISTED]
     assert stack.emulator.counters["tasks_created"] == 1

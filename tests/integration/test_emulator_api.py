@@ -11,7 +11,12 @@ import pytest
 
 from local.emulator import Emulator, ManualClock
 from local.emulator.clock import CST
-from local.emulator.contract import LIST_ENTRY_FIELDS, LIST_TIME_FIELDS, LIST_WINDOW_REFUSED
+from local.emulator.contract import (
+    LIST_ENTRY_FIELDS,
+    LIST_TIME_FIELDS,
+    LIST_WINDOW_REFUSED,
+    SUCCEEDED_OUTPUT_FIELDS,
+)
 from local.samplemedia import make_image
 from tests import emulator_fixtures as ef
 from tests.emulator_fixtures import API_KEY, OTHER_ACCOUNT_KEY, SAME_ACCOUNT_KEY, Api, MediaServer, body
@@ -73,15 +78,7 @@ def test_reference_curl_examples_have_reference_shapes(emu: Emulator, media: Med
     q = api.finish(tid, 100)
     out = q["output"]
     assert set(q) == {"request_id", "output", "usage"}
-    assert set(out) == {
-        "task_id",
-        "task_status",
-        "submit_time",
-        "scheduled_time",
-        "end_time",
-        "orig_prompt",
-        "video_url",
-    }
+    assert set(out) == SUCCEEDED_OUTPUT_FIELDS
     assert out["task_status"] == "SUCCEEDED" and out["orig_prompt"] == prompt2
     for k in ("submit_time", "scheduled_time", "end_time"):
         assert TS.match(out[k]), out[k]

@@ -17,6 +17,7 @@ import requests
 from dashscope import VideoSynthesis
 
 from local.emulator import Emulator, ManualClock, fmt_cst
+from local.emulator.contract import FAILED_OUTPUT_FIELDS
 from local.samplemedia import make_image, probe
 from tests import emulator_fixtures as ef
 from tests.emulator_fixtures import API_KEY, Api, MediaServer, body
@@ -117,15 +118,7 @@ def test_task_outcome_faults_failed_and_canceled(emu: Emulator, media: MediaServ
     out = api.output(f)
     assert out["task_status"] == "FAILED" and out["code"] == "InternalError.Algo"
     assert out["message"] == "Model inference failed"
-    assert set(out) == {
-        "task_id",
-        "task_status",
-        "submit_time",
-        "scheduled_time",
-        "end_time",
-        "code",
-        "message",
-    }
+    assert set(out) == FAILED_OUTPUT_FIELDS
     assert api.output(c)["task_status"] == "CANCELED"
     assert api.output(ok)["task_status"] == "SUCCEEDED"
     assert {d["task_id"]: d["status"] for d in api.list().json()["data"]}[f] == "FAILED"

@@ -10,6 +10,7 @@ import requests
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from local.emulator import Emulator
+from local.emulator.contract import FAILED_OUTPUT_FIELDS
 from local.samplemedia import make_clip, make_image, probe, read_frame
 from tests import emulator_fixtures as ef
 from tests.emulator_fixtures import Api, MediaServer
@@ -172,15 +173,7 @@ def test_bad_media_fails_the_task_naming_the_problem(
     q = _run(emu, video, extra=extra, resolution="720P")
     out = q["output"]
     assert out["task_status"] == "FAILED", out
-    assert set(out) == {
-        "task_id",
-        "task_status",
-        "submit_time",
-        "scheduled_time",
-        "end_time",
-        "code",
-        "message",
-    }
+    assert set(out) == FAILED_OUTPUT_FIELDS
     assert out["code"] == code and needle in out["message"], out
     assert "usage" not in q
 
