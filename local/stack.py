@@ -30,6 +30,8 @@ from wanedit import container
 from wanedit.clock import Clock, SystemClock
 from wanedit.settings import Settings
 
+STOP_GRACE_SECONDS = 60.0  # the most `stop()` waits for the background pump: one schedule period
+
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_API_KEY = "sk-local-emulator-key-not-a-secret"  # the emulator's key; no real key is ever used
 STATE_FILE = REPO / ".wanedit" / "local.json"  # read by the CLI (cli.target.LOCAL_STATE)
@@ -91,6 +93,7 @@ class LocalStack:
         self.resources: LocalResources
         self.pump: Pump
         self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
 
     # lifecycle --------------------------------------------------------------------------------
 
@@ -129,6 +132,11 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
+        # A poll invocation in flight ends once nothing is due (or at its deadline): wait for it, so
+        # that no handler of this stack still runs against AWS once the stack is gone.
+        for thread in self._threads:
+            thread.join(timeout=STOP_GRACE_SECONDS)
+        self._threads = []
         container.install(None)
         if getattr(self, "emulator", None) is not None:
             self.emulator.stop()
@@ -145,7 +153,7 @@ class LocalStack:
 
     def run_background(self, *, poll_every: float = 60.0) -> None:
         """Deliver events and run the schedule in threads until `stop()`."""
-        self.pump.run(self._stop, poll_every=poll_every)
+        self._threads = self.pump.run(self._stop, poll_every=poll_every)
 
     def write_state(self, path: Path = STATE_FILE) -> Path:
         """`.wanedit/local.json`: how tools (and people) reach this stack."""
